@@ -1,0 +1,541 @@
+"""Verify a Fermentrack 2 backup archive in one streaming pass.
+
+`verify_stream` reads an archive from start to end exactly once, in bounded memory:
+
+* every member is read to its end, and the compressed stream is drained to its end,
+  so the xz / gzip / zip integrity checks (CRCs, lengths, end-of-stream markers) run;
+* members that would be unsafe to extract are flagged (absolute paths, `..`,
+  links that escape the archive root, device files and FIFOs);
+* the Fermentrack data dump is located: a `.json` member that parses to an object
+  with a `file_version` key;
+* the Dropbox-style content hash and the byte size of the whole file are computed
+  from the same bytes, so a caller can compare them with a stored copy for free.
+
+Problems with the archive's content never raise: they are reported in the returned
+`ArchiveReport` (`ok`, `problems`, `error_code`). Only I/O errors of the underlying
+stream propagate (a network error mid-download is not a corrupt archive), and
+`verify_file` raises for a path that cannot be opened.
+
+Tar archives are read with tarfile's stream mode ("r|"), layered on `lzma.LZMAFile` /
+`gzip.GzipFile` so they never seek. Zip needs random access (the central directory is
+at the end): `verify_stream` uses the stream directly when it is seekable and otherwise
+copies it into a spooled temporary file first (memory up to 64 MiB, then disk). Callers
+verifying a remote zip can check `needs_seek(fmt)` to decide how to provide the bytes.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import json
+import lzma
+import posixpath
+import stat
+import tarfile
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import IO, Any, BinaryIO, Final, cast
+
+from . import errors
+from .contenthash import ContentHasher
+from .models import ArchiveReport
+
+CHUNK_SIZE: Final = 1024 * 1024
+MAX_DUMP_SIZE: Final = 256 * 1024 * 1024  # the largest .json member we parse
+MAX_LINK_TARGET: Final = 4096  # bytes of a zip symlink member read as its target
+SPOOL_MAX_MEMORY: Final = 64 * 1024 * 1024
+_GAP_FILL_MAX: Final = 1024 * 1024  # zip: re-read skipped gaps up to this size for the hash
+_TAIL_KEEP: Final = 64 * 1024  # tar: decompressed bytes kept to inspect the end-of-archive
+
+CORRUPT: Final = "corrupt_archive"
+NOT_AN_ARCHIVE: Final = "not_an_archive"
+UNSAFE: Final = "unsafe_member"
+NO_DUMP: Final = "no_data_dump"
+_SEVERITY: Final = (NOT_AN_ARCHIVE, CORRUPT, UNSAFE, NO_DUMP)
+
+_MAGIC: Final = {
+    "tar.xz": (b"\xfd7zXZ\x00",),
+    "tar.gz": (b"\x1f\x8b",),
+    "zip": (b"PK\x03\x04", b"PK\x05\x06"),  # an archive with members, an empty archive
+}
+
+
+def archive_format(name: str) -> str | None:
+    """The archive format of a file name: "tar.xz", "tar.gz" (also .tgz), "zip" or None."""
+    lower = name.lower()
+    if lower.endswith(".tar.xz"):
+        return "tar.xz"
+    if lower.endswith((".tar.gz", ".tgz")):
+        return "tar.gz"
+    if lower.endswith(".zip"):
+        return "zip"
+    return None
+
+
+def needs_seek(fmt: str | None) -> bool:
+    """Whether verifying `fmt` needs random access (zip does; a non-seekable stream is
+    spooled to a temporary file by `verify_stream`, which costs disk space)."""
+    return fmt == "zip"
+
+
+# --------------------------------------------------------------------------- readers
+
+
+class _UnderlyingIOError(Exception):
+    """Wraps an error raised by the caller's stream so it is never taken for corruption."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+class _HashingReader:
+    """Sequential reader over the caller's stream that feeds a ContentHasher.
+
+    `sniff` reads the first bytes and keeps them to be returned again by `read`.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._pending = b""
+        self.hasher = ContentHasher()
+        self.eof = False
+
+    def _raw_read(self, n: int) -> bytes:
+        try:
+            data = self._raw.read(n)
+        except Exception as exc:
+            raise _UnderlyingIOError(exc) from exc
+        if not data:
+            self.eof = True
+            return b""
+        self.hasher.update(data)
+        return data
+
+    def sniff(self, n: int) -> bytes:
+        while len(self._pending) < n:
+            data = self._raw_read(n - len(self._pending))
+            if not data:
+                break
+            self._pending += data
+        return self._pending[:n]
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            parts = [self._pending]
+            self._pending = b""
+            while data := self._raw_read(CHUNK_SIZE):
+                parts.append(data)
+            return b"".join(parts)
+        if self._pending:
+            data, self._pending = self._pending[:n], self._pending[n:]
+            return data
+        return self._raw_read(n)
+
+    def drain(self) -> None:
+        self._pending = b""
+        while self._raw_read(CHUNK_SIZE):
+            pass
+
+    @property
+    def size(self) -> int:
+        return self.hasher.size
+
+
+class _SeekHashingReader:
+    """Seekable view of the caller's stream that hashes the bytes it is asked for.
+
+    The hash extends only over a contiguous prefix of the file: a read that starts at
+    the hashed end extends it; a read after a small gap first fills the gap. `finish`
+    reads whatever was never read, so the hash covers the whole file and every byte is
+    read about once (zip's central directory, read first, is read again at the end).
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._base = self._call(raw.tell)
+        self._pos = 0
+        self._hashed = 0
+        self.hasher = ContentHasher()
+
+    @staticmethod
+    def _call(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            raise _UnderlyingIOError(exc) from exc
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0:
+            target = self._base + offset
+        elif whence == 1:
+            target = self._base + self._pos + offset
+        else:
+            target = self._call(self._raw.seek, offset, 2)
+        if target < self._base:
+            raise OSError(errno.EINVAL, "seek before the start of the archive")
+        self._pos = int(self._call(self._raw.seek, target)) - self._base
+        return self._pos
+
+    def _fill_gap(self, until: int) -> None:
+        self._call(self._raw.seek, self._base + self._hashed)
+        while self._hashed < until:
+            data = self._call(self._raw.read, min(CHUNK_SIZE, until - self._hashed))
+            if not data:
+                break
+            self.hasher.update(data)
+            self._hashed += len(data)
+        self._call(self._raw.seek, self._base + self._pos)
+
+    def read(self, n: int | None = -1) -> bytes:
+        start = self._pos
+        if self._hashed < start <= self._hashed + _GAP_FILL_MAX:
+            self._fill_gap(start)
+        data: bytes = self._call(self._raw.read, -1 if n is None else n)
+        end = start + len(data)
+        self._pos = end
+        if start <= self._hashed < end:
+            self.hasher.update(memoryview(data)[self._hashed - start :])
+            self._hashed = end
+        return data
+
+    def finish(self) -> int:
+        """Hash the rest of the file; returns the file's size."""
+        self._call(self._raw.seek, self._base + self._hashed)
+        while data := self._call(self._raw.read, CHUNK_SIZE):
+            self.hasher.update(data)
+            self._hashed += len(data)
+        self._pos = self._hashed
+        return self._hashed
+
+
+class _TailReader:
+    """Decompressed-side reader for tarfile that remembers the last bytes handed out,
+    so the data after tarfile's end-of-archive position can be checked."""
+
+    def __init__(self, inner: lzma.LZMAFile | gzip.GzipFile) -> None:
+        self._inner = inner
+        self.total = 0
+        self.tail = bytearray()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._inner.read(n)
+        self.total += len(data)
+        self.tail += data
+        if len(self.tail) > _TAIL_KEEP:
+            del self.tail[: len(self.tail) - _TAIL_KEEP]
+        return data
+
+    def rest_is_zero(self, end_offset: int) -> bool | None:
+        """Whether every byte from `end_offset` to the end of the stream is zero.
+
+        None when the end of the tar data was not seen (no end-of-archive marker).
+        """
+        seen = self.total - end_offset
+        if seen > len(self.tail):
+            return True  # cannot look back that far; tarfile never buffers that much
+        after = bytes(self.tail[len(self.tail) - seen :]) if seen > 0 else b""
+        nonzero = any(after)
+        while chunk := self._inner.read(CHUNK_SIZE):
+            seen += len(chunk)
+            nonzero = nonzero or any(chunk)
+        if seen <= 0:
+            return None
+        return not nonzero
+
+
+# --------------------------------------------------------------------------- checks
+
+
+class _Findings:
+    def __init__(self) -> None:
+        self.members = 0
+        self.file_version: Any = None
+        self.dump_member: str | None = None
+        self.problems: list[tuple[str, str]] = []  # (error_code, message)
+
+    def add(self, code: str, message: str) -> None:
+        self.problems.append((code, message))
+
+    def has(self, code: str) -> bool:
+        return any(c == code for c, _ in self.problems)
+
+
+def _path_problem(name: str) -> str | None:
+    if not name:
+        return "empty member name"
+    if _absolute(name):
+        return "absolute path"
+    if ".." in name.replace("\\", "/").split("/"):
+        return "path contains '..'"
+    return None
+
+
+def _absolute(path: str) -> bool:
+    return path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":" and path[0].isalpha())
+
+
+def _escapes(path: str) -> bool:
+    """Whether a path, relative to the archive root, leaves the root."""
+    if _absolute(path):
+        return True
+    norm = posixpath.normpath(path.replace("\\", "/"))
+    return norm == ".." or norm.startswith("../")
+
+
+def _check_link(f: _Findings, name: str, target: str, *, hard: bool) -> None:
+    """Hard link targets are relative to the archive root, symlinks to their directory."""
+    resolved = (
+        target if hard or _absolute(target) else posixpath.join(posixpath.dirname(name), target)
+    )
+    if _escapes(resolved):
+        kind = "hard link" if hard else "symlink"
+        f.add(UNSAFE, f"unsafe member {name!r}: {kind} to {target!r} leaves the archive")
+
+
+def _try_dump(f: _Findings, name: str, data: bytes) -> None:
+    if f.dump_member is not None or data.lstrip()[:1] != b"{":
+        return
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError):
+        return
+    if isinstance(obj, dict) and "file_version" in obj:
+        f.dump_member = name
+        f.file_version = obj["file_version"]
+
+
+def _is_dump_candidate(name: str, size: int) -> bool:
+    return name.lower().endswith(".json") and size <= MAX_DUMP_SIZE
+
+
+def _read_member(f: _Findings, name: str, stream: IO[bytes], size: int) -> None:
+    if f.dump_member is None and _is_dump_candidate(name, size):
+        data = stream.read(MAX_DUMP_SIZE + 1)
+        while stream.read(CHUNK_SIZE):  # a member longer than it claimed: read through
+            pass
+        _try_dump(f, name, data)
+        return
+    while stream.read(CHUNK_SIZE):
+        pass
+
+
+def _decompressor(reader: _HashingReader, fmt: str) -> lzma.LZMAFile | gzip.GzipFile:
+    raw = cast(IO[bytes], reader)  # duck-typed: it has the read() both of them use
+    if fmt == "tar.xz":
+        return lzma.LZMAFile(raw)
+    return gzip.GzipFile(fileobj=raw, mode="rb")
+
+
+def _scan_tar(f: _Findings, reader: _HashingReader, fmt: str) -> None:
+    with _decompressor(reader, fmt) as decomp:
+        tail = _TailReader(decomp)
+        with tarfile.open(fileobj=tail, mode="r|") as tf:  # type: ignore[call-overload]
+            while (info := tf.next()) is not None:
+                tf.members.clear()  # stream mode keeps every TarInfo: keep memory flat
+                f.members += 1
+                _check_tar_member(f, tf, info)
+            end = tf.offset
+        clean = tail.rest_is_zero(end)
+        if clean is None and f.members:
+            f.add(CORRUPT, "corrupt archive: the tar data ends without an end-of-archive marker")
+        elif clean is False:
+            f.add(CORRUPT, "corrupt archive: unreadable tar data after member " + str(f.members))
+
+
+def _check_tar_member(f: _Findings, tf: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+    name = info.name
+    problem = _path_problem(name)
+    if problem:
+        f.add(UNSAFE, f"unsafe member {name!r}: {problem}")
+    if info.issym():
+        _check_link(f, name, info.linkname, hard=False)
+    elif info.islnk():
+        _check_link(f, name, info.linkname, hard=True)
+    elif info.ischr() or info.isblk() or info.isfifo():
+        f.add(UNSAFE, f"unsafe member {name!r}: device file or FIFO")
+    elif info.isreg():
+        stream = tf.extractfile(info)
+        if stream is not None:
+            _read_member(f, name, stream, info.size)
+
+
+def _scan_zip(f: _Findings, fileobj: Any) -> None:
+    with zipfile.ZipFile(fileobj) as zf:
+        infos = zf.infolist()
+        f.members = len(infos)
+        for info in infos:
+            name = info.filename
+            problem = _path_problem(name)
+            if problem:
+                f.add(UNSAFE, f"unsafe member {name!r}: {problem}")
+            mode = info.external_attr >> 16
+            unix = info.create_system == 3
+            if unix and stat.S_ISLNK(mode):
+                with zf.open(info) as member:
+                    target = member.read(MAX_LINK_TARGET + 1)
+                    while member.read(CHUNK_SIZE):
+                        pass
+                _check_link(f, name, target.decode("utf-8", "replace"), hard=False)
+                continue
+            if unix and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
+                f.add(UNSAFE, f"unsafe member {name!r}: device file or FIFO")
+            if info.is_dir():
+                continue
+            with zf.open(info) as member:
+                _read_member(f, name, member, info.file_size)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, EOFError):
+        return f"truncated ({text})"
+    return text
+
+
+# --------------------------------------------------------------------------- public
+
+
+def verify_stream(stream: BinaryIO, name: str, *, size: int | None = None) -> ArchiveReport:
+    """Verify the archive read from `stream` (named `name`, which decides the format).
+
+    The stream is read to its end once; `size`, when given, is the expected byte count
+    (a mismatch is reported as corrupt). Content problems are reported, never raised;
+    errors raised by `stream` itself propagate unchanged.
+    """
+    fmt = archive_format(name)
+    f = _Findings()
+    try:
+        if fmt is None:
+            reader = _HashingReader(stream)
+            reader.drain()
+            f.add(NOT_AN_ARCHIVE, f"not an archive: {name!r} is not .tar.xz, .tar.gz/.tgz or .zip")
+            total, digest = reader.size, reader.hasher.hexdigest()
+        elif fmt == "zip":
+            total, digest = _verify_zip(f, stream)
+        else:
+            reader = _HashingReader(stream)
+            try:
+                if _sniff(f, reader.sniff(8), fmt):
+                    _scan_tar(f, reader, fmt)
+            except _UnderlyingIOError:
+                raise
+            except Exception as exc:  # hostile input can raise almost anything
+                f.add(CORRUPT, f"corrupt archive: {_describe(exc)} (after {f.members} members)")
+            reader.drain()
+            total, digest = reader.size, reader.hasher.hexdigest()
+    except _UnderlyingIOError as exc:
+        raise exc.original from None
+
+    if size is not None and size != total:
+        f.add(CORRUPT, f"corrupt archive: expected {size} bytes, read {total}")
+    if fmt is not None and not f.problems and f.dump_member is None:
+        f.add(NO_DUMP, "no Fermentrack data dump (a .json member with a file_version key)")
+    codes = [code for code, _ in f.problems]
+    error_code = next((c for c in _SEVERITY if c in codes), None)
+    return ArchiveReport(
+        path=name,
+        format=fmt,
+        ok=not f.problems,
+        members=f.members,
+        file_version=f.file_version,
+        dump_member=f.dump_member,
+        size=total,
+        content_hash=digest,
+        problems=tuple(message for _, message in f.problems),
+        error_code=error_code,
+    )
+
+
+def _sniff(f: _Findings, head: bytes, fmt: str) -> bool:
+    """Check the magic bytes; False (with a problem recorded) when the format is wrong."""
+    magics = _MAGIC[fmt]
+    if any(head.startswith(m) for m in magics):
+        return True
+    if any(m.startswith(head) for m in magics):  # includes an empty file
+        f.add(CORRUPT, f"corrupt archive: truncated ({len(head)} bytes)")
+    else:
+        f.add(NOT_AN_ARCHIVE, f"not an archive: the data is not {fmt}")
+    return False
+
+
+def _verify_zip(f: _Findings, stream: BinaryIO) -> tuple[int, str]:
+    try:
+        seekable = bool(stream.seekable())
+    except Exception:
+        seekable = False
+    if seekable:
+        return _verify_zip_seekable(f, stream)
+    # Not seekable (a download, a pipe): copy into a spooled temporary file, hashing the
+    # bytes on the way, then verify the copy.
+    reader = _HashingReader(stream)
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_MEMORY) as spool:
+        while data := reader.read(CHUNK_SIZE):
+            spool.write(data)
+        spool.seek(0)
+        try:
+            if _sniff(f, spool.read(4), "zip"):
+                spool.seek(0)
+                _scan_zip(f, spool)
+        except Exception as exc:
+            f.add(CORRUPT, f"corrupt archive: {_describe(exc)}")
+    return reader.size, reader.hasher.hexdigest()
+
+
+def _verify_zip_seekable(f: _Findings, stream: BinaryIO) -> tuple[int, str]:
+    view = _SeekHashingReader(stream)
+    try:
+        if _sniff(f, view.read(4), "zip"):
+            view.seek(0)
+            _scan_zip(f, view)
+    except _UnderlyingIOError:
+        raise
+    except Exception as exc:
+        f.add(CORRUPT, f"corrupt archive: {_describe(exc)}")
+    total = view.finish()
+    return total, view.hasher.hexdigest()
+
+
+def verify_file(path: Path) -> ArchiveReport:
+    """Verify a local archive, reading it exactly once.
+
+    Raises NotFound, PermissionDenied or UsageError (a directory) when the file cannot
+    be opened, and BackupError when reading it fails; problems with its content are in
+    the returned report.
+    """
+    if path.is_dir():
+        raise errors.UsageError(
+            f"{path} is a directory, not an archive",
+            hint="pass backup archives (.tar.xz, .tar.gz, .tgz, .zip), e.g. backups/*.tar.xz",
+        )
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        raise errors.NotFound(
+            f"no such file: {path}",
+            hint="check the path; Fermentrack keeps backups in fermentrack2/backups/",
+        ) from None
+    except PermissionError:
+        raise errors.PermissionDenied(
+            f"permission denied reading {path}",
+            hint="run as a user that can read the backups (e.g. the fermentrack user)",
+        ) from None
+    except OSError as exc:
+        raise errors.BackupError(f"cannot open {path}: {exc.strerror or exc}") from exc
+    with fh:
+        try:
+            return verify_stream(fh, str(path))
+        except OSError as exc:
+            raise errors.BackupError(
+                f"error reading {path}: {exc.strerror or exc}", code="io_error"
+            ) from exc
