@@ -1,0 +1,5 @@
+"""python -m fermentrack_backup_cli"""
+
+from .cli import main
+
+main()

@@ -1,0 +1,139 @@
+"""The per-run context: directories, settings, the history database, targets.
+
+Commands build one `App`; everything heavy (SQLite, the dropbox SDK, the
+keyring) is opened on first use so `--help` and `providers` stay instant.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import errors
+from .config import Settings
+from .fsutil import FileLock, os_error
+from .history import History
+from .models import Connection, ProviderInfo
+from .paths import AppDirs, app_dirs, config_file_path
+from .providers.base import Target
+from .providers.local import LocalTarget, check_folder
+
+LOCAL_PREFIX = "local:"
+
+
+@dataclass
+class App:
+    dirs: AppDirs
+    settings: Settings
+    _history: History | None = field(default=None, repr=False)
+
+    @classmethod
+    def create(cls, config: str | None = None) -> App:
+        return cls(dirs=app_dirs(), settings=Settings.load(config_file_path(config)))
+
+    @property
+    def history(self) -> History:
+        if self._history is None:
+            self._history = History(self.dirs.database)
+        return self._history
+
+    def close(self) -> None:
+        if self._history is not None:
+            self._history.close()
+            self._history = None
+
+    # providers -------------------------------------------------------------------
+
+    def providers(self) -> list[ProviderInfo]:
+        app_key = self.settings.get("dropbox.app_key")
+        dropbox = ProviderInfo(
+            "dropbox", "Dropbox", bool(app_key),
+            None if app_key else "DROPBOX_APP_KEY is not set",
+        )
+        return [dropbox, ProviderInfo("local", "Local folder", True)]
+
+    # connections -----------------------------------------------------------------
+
+    def resolve(self, ref: str | None) -> Connection:
+        """A connection by id, unique id prefix or label; the default when ref is None."""
+        conns = self.history.connections()
+        if ref is None:
+            ref = self.settings.get("default_connection")
+            if ref is None:
+                if len(conns) == 1:
+                    return conns[0]
+                if not conns:
+                    raise errors.NotLinked(
+                        "no connection is linked",
+                        "link one with `fermentrack-backup link local DIR` or "
+                        "`link dropbox`, or pass --to local:DIR",
+                    )
+                raise errors.AmbiguousConnection(
+                    f"{len(conns)} connections are linked and no default is set",
+                    "pass --to, or `fermentrack-backup config set default_connection LABEL`; "
+                    "candidates: " + _candidates(conns),
+                )
+        exact = [c for c in conns if ref in (c.id, c.label)]
+        if len(exact) == 1:
+            return exact[0]
+        matches = exact or [c for c in conns if c.id.startswith(ref.lower())]
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise errors.ConnectionNotFound(
+                f"no connection matches {ref!r}",
+                "candidates: " + _candidates(conns) if conns else "link one with `link`",
+            )
+        raise errors.AmbiguousConnection(
+            f"{ref!r} matches {len(matches)} connections",
+            "use a longer id prefix; candidates: " + _candidates(matches),
+        )
+
+    def target_for(self, ref: str | None) -> tuple[Target, str]:
+        """The target and the id recorded in history for `--to REF`."""
+        remote_folder = self.settings.get("remote_folder")
+        if ref is not None and ref.startswith(LOCAL_PREFIX):
+            folder = Path(ref.removeprefix(LOCAL_PREFIX) or ".").expanduser()
+            if not folder.exists() and folder.absolute().parent.is_dir():
+                # an ad-hoc folder is created like rclone does, but only one level deep:
+                # a missing parent usually means an unmounted drive
+                try:
+                    folder.mkdir(mode=0o755)
+                except OSError as exc:
+                    raise os_error(exc, "create", folder) from None
+            folder = check_folder(folder)
+            return LocalTarget(folder, remote_folder), f"{LOCAL_PREFIX}{folder}"
+        conn = self.resolve(ref)
+        return self.connection_target(conn), conn.id
+
+    def connection_target(self, conn: Connection) -> Target:
+        remote_folder = self.settings.get("remote_folder")
+        if conn.provider == "local":
+            assert conn.location is not None
+            return LocalTarget(check_folder(Path(conn.location)), remote_folder)
+        if conn.provider == "dropbox":
+            from .dropbox_wiring import dropbox_target  # deferred: imports the SDK
+
+            return dropbox_target(self, conn)
+        raise errors.UsageError(f"unknown provider {conn.provider!r} for {conn.label}", None)
+
+    def link_local(self, folder: Path, label: str | None) -> Connection:
+        folder = check_folder(folder)
+        conns = self.history.connections()
+        label = label or folder.name or str(folder)
+        if any(c.label == label for c in conns):
+            raise errors.UsageError(f"a connection labelled {label!r} already exists",
+                                    "choose another --label")
+        conn = Connection(id=str(uuid.uuid4()), provider="local", label=label,
+                          location=str(folder))
+        return self.history.add_connection(conn)
+
+    def lock(self, target_id: str, timeout: float) -> FileLock:
+        digest = hashlib.sha256(target_id.encode()).hexdigest()[:16]
+        return FileLock(self.dirs.lock_dir / f"{digest}.lock", timeout, target_id)
+
+
+def _candidates(conns: list[Connection]) -> str:
+    return ", ".join(f"{c.label} ({c.id[:8]}, {c.provider})" for c in conns)

@@ -1,0 +1,192 @@
+"""Frozen dataclasses that cross layers. Plain data only: no I/O, no SDK types."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+UPLOAD_STATUSES = ("pending", "uploading", "completed", "failed", "skipped")
+ARCHIVE_SUFFIXES = (".tar.xz", ".tar.gz", ".tgz", ".zip")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(dt: datetime | None) -> str | None:
+    """ISO-8601 UTC with a trailing Z, the one time format of --json output."""
+    if dt is None:
+        return None
+    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def is_archive_name(name: str) -> bool:
+    return name.lower().endswith(ARCHIVE_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class ProviderInfo:
+    provider_id: str
+    display_name: str
+    is_enabled: bool
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Connection:
+    id: str
+    provider: str
+    label: str
+    account_id: str | None = None
+    account_email: str | None = None
+    account_name: str | None = None
+    location: str | None = None  # the folder of a local connection
+    state: str = "ok"  # ok | needs_relink
+    token_store: str | None = None  # keyring | file | None (local needs none)
+    created_at: datetime = field(default_factory=utcnow)
+    last_used_at: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "provider": self.provider,
+            "label": self.label,
+            "account_id": self.account_id,
+            "account_email": self.account_email,
+            "account_name": self.account_name,
+            "location": self.location,
+            "state": self.state,
+            "token_store": self.token_store,
+            "created_at": iso(self.created_at),
+            "last_used_at": iso(self.last_used_at),
+        }
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """A file stored at a target, in the target's remote dir."""
+
+    name: str
+    path: str
+    size: int
+    content_hash: str | None
+    modified: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "path": self.path,
+            "size": self.size,
+            "content_hash": self.content_hash,
+            "modified": iso(self.modified),
+        }
+
+
+@dataclass(frozen=True)
+class UploadRecord:
+    id: int
+    connection_id: str | None
+    local_path: str
+    remote_path: str | None
+    size: int | None
+    content_hash: str | None
+    status: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    resumed_from: int | None = None
+    action: str = "upload"  # upload | delete
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "connection_id": self.connection_id,
+            "local_path": self.local_path,
+            "remote_path": self.remote_path,
+            "size": self.size,
+            "content_hash": self.content_hash,
+            "status": self.status,
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "error_code": self.error_code,
+            "error_message": self.error_message,
+            "resumed_from": self.resumed_from,
+            "action": self.action,
+        }
+
+
+@dataclass(frozen=True)
+class ArchiveReport:
+    """What verifying one archive found. `ok` is False when anything is wrong."""
+
+    path: str
+    format: str | None  # tar.xz | tar.gz | zip | None when not an archive
+    ok: bool
+    members: int = 0
+    file_version: Any = None
+    dump_member: str | None = None
+    size: int | None = None
+    content_hash: str | None = None
+    problems: tuple[str, ...] = ()
+    error_code: str | None = None  # corrupt_archive | not_an_archive | unsafe_member | ...
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "ok": self.ok,
+            "members": self.members,
+            "file_version": self.file_version,
+            "dump_member": self.dump_member,
+            "size": self.size,
+            "content_hash": self.content_hash,
+            "problems": list(self.problems),
+            "error_code": self.error_code,
+        }
+
+
+@dataclass(frozen=True)
+class UploadResult:
+    local_path: str
+    remote_path: str | None
+    size: int | None
+    content_hash: str | None
+    status: str  # completed | skipped | failed
+    message: str = ""
+    resumed_from: int | None = None
+    duration_s: float = 0.0
+    error_code: str | None = None
+    hint: str | None = None
+    exit_code: int = 0
+
+    @property
+    def bytes_per_s(self) -> float:
+        if self.status != "completed" or not self.size or self.duration_s <= 0:
+            return 0.0
+        return self.size / self.duration_s
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "local_path": self.local_path,
+            "remote_path": self.remote_path,
+            "size": self.size,
+            "content_hash": self.content_hash,
+            "status": self.status,
+            "message": self.message,
+            "resumed_from": self.resumed_from,
+            "duration_s": round(self.duration_s, 3),
+            "bytes_per_s": round(self.bytes_per_s, 1),
+            "error_code": self.error_code,
+        }

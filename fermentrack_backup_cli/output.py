@@ -1,0 +1,164 @@
+"""Human (Rich on a terminal), plain (piped, NO_COLOR) and --json output.
+
+Data goes to stdout; progress, notices and errors go to stderr, so
+`--json | jq` and cron mail stay clean. Modes are chosen once per run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .errors import BackupError
+from .models import UploadResult
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+class Output:
+    def __init__(self, *, json_mode: bool = False, quiet: bool = False) -> None:
+        self.json = json_mode
+        self.quiet = quiet
+        no_color = bool(os.environ.get("NO_COLOR"))
+        self.stdout_tty = _is_tty(sys.stdout)
+        self.stderr_tty = _is_tty(sys.stderr)
+        self.rich_stdout = self.stdout_tty and not json_mode
+        self.out = Console(file=sys.stdout, no_color=no_color, highlight=False,
+                           force_terminal=self.stdout_tty, soft_wrap=not self.stdout_tty)
+        self.err = Console(file=sys.stderr, no_color=no_color, highlight=False,
+                           force_terminal=self.stderr_tty, soft_wrap=True)
+
+    # data on stdout ----------------------------------------------------------------
+
+    def data(self, obj: Any) -> None:
+        sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+        sys.stdout.flush()
+
+    def line(self, text: str) -> None:
+        """A plain line of data on stdout (no markup)."""
+        self.out.print(text, markup=False, highlight=False)
+
+    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        cells = [["" if v is None else str(v) for v in row] for row in rows]
+        if not self.rich_stdout:
+            sys.stdout.write("\t".join(columns) + "\n")
+            for row in cells:
+                sys.stdout.write("\t".join(row) + "\n")
+            sys.stdout.flush()
+            return
+        table = Table(title=title or None, title_justify="left")
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        for row in cells:
+            table.add_row(*(escape(c) for c in row))
+        self.out.print(table)
+
+    # notices on stderr ---------------------------------------------------------------
+
+    def info(self, text: str) -> None:
+        if not self.quiet:
+            self.err.print(text, markup=False, highlight=False)
+
+    def warn(self, text: str) -> None:
+        self.err.print(f"[yellow]warning:[/] {escape(text)}")
+
+    def error(self, exc: BackupError) -> None:
+        if self.json:
+            self.data({"error": exc.to_dict()})
+        self.err.print(f"[bold red]error:[/] {escape(exc.message)}")
+        if exc.hint:
+            self.err.print(f"[dim]hint: {escape(exc.hint)}[/]")
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return ""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+def human_age(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(0, int(seconds))
+    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= span:
+            return f"{seconds // span}{unit}{'' if unit == 'm' else ''} ago"
+    return f"{seconds}s ago"
+
+
+class UploadReporter:
+    """Rich progress bars on a terminal, one summary line per file otherwise."""
+
+    def __init__(self, out: Output) -> None:
+        self.out = out
+        self.progress: Any = None
+        self.task: Any = None
+        self.results: list[UploadResult] = []
+
+    @contextmanager
+    def running(self) -> Iterator[UploadReporter]:
+        if self.out.stderr_tty and not self.out.quiet and not self.out.json:
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
+            self.progress = Progress(
+                TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                TransferSpeedColumn(), TimeRemainingColumn(), console=self.out.err,
+                transient=True,
+            )
+            with self.progress:
+                yield self
+        else:
+            yield self
+
+    def file_started(self, name: str, size: int) -> None:
+        if self.progress is not None:
+            self.task = self.progress.add_task(name, total=size)
+
+    def advance(self, nbytes: int) -> None:
+        if self.progress is not None and self.task is not None:
+            self.progress.advance(self.task, nbytes)
+
+    def file_done(self, result: UploadResult) -> None:
+        self.results.append(result)
+        if self.progress is not None and self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+        if self.out.json:
+            return
+        name = os.path.basename(result.local_path)
+        if result.status == "failed":
+            self.out.err.print(f"[bold red]failed:[/] {escape(name)}: {escape(result.message)}")
+            if result.hint:
+                self.out.err.print(f"[dim]hint: {escape(result.hint)}[/]")
+            return
+        if self.out.quiet:
+            return
+        speed = f", {human_size(int(result.bytes_per_s))}/s" if result.bytes_per_s else ""
+        line = (f"{result.status}: {name} -> {result.remote_path} "
+                f"({human_size(result.size)}{speed}) {result.message}")
+        self.out.line(line)

@@ -1,0 +1,197 @@
+"""The provider-generic upload pipeline: expand paths, check, compare, store, record.
+
+Every attempt is a history row. A stored backup is never replaced silently:
+same name and same hash is "already uploaded", same name and other content is
+an error unless `overwrite`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from . import errors
+from .app import App
+from .fsutil import os_error
+from .models import RemoteFile, UploadRecord, UploadResult, is_archive_name
+from .providers.base import SourceFile, Target
+from .providers.local import hash_file
+
+
+class Reporter(Protocol):
+    """How the pipeline tells the outside world what it does (output.py implements it)."""
+
+    def file_started(self, name: str, size: int) -> None: ...
+
+    def advance(self, nbytes: int) -> None: ...
+
+    def file_done(self, result: UploadResult) -> None: ...
+
+
+class NullReporter:
+    def file_started(self, name: str, size: int) -> None:
+        return None
+
+    def advance(self, nbytes: int) -> None:
+        return None
+
+    def file_done(self, result: UploadResult) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    overwrite: bool = False
+    check: bool = True
+    lock_timeout: float = 60.0
+
+
+def expand_paths(paths: Sequence[Path], *, allow_any: bool = False) -> list[Path]:
+    """Files as given; a directory means every backup archive directly in it."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            try:
+                archives = sorted(p for p in path.iterdir()
+                                  if p.is_file() and is_archive_name(p.name))
+            except OSError as exc:
+                raise os_error(exc, "list", path) from None
+            if not archives:
+                raise errors.NoArchives(
+                    f"no backup archives (*.tar.xz, *.tar.gz, *.tgz, *.zip) in {path}",
+                    "point at Fermentrack's backup folder or at archive files",
+                )
+            found.extend(archives)
+        elif path.is_file():
+            if not os.access(path, os.R_OK):
+                raise errors.PermissionDenied(f"cannot read {path}",
+                                              "check the file's permissions")
+            if not allow_any and not is_archive_name(path.name):
+                raise errors.NotAnArchive(
+                    f"{path} is not a backup archive (expected .tar.xz, .tar.gz, .tgz or .zip)",
+                    "pass Fermentrack backup archives, or --no-check to upload it anyway",
+                )
+            found.append(path)
+        elif path.exists():
+            raise errors.UsageError(f"{path} is not a regular file", "pass archive files")
+        else:
+            raise errors.NotFound(f"no such file or directory: {path}", "check the path")
+    unique: dict[Path, None] = dict.fromkeys(p.absolute() for p in found)
+    return list(unique)
+
+
+def check_archive(path: Path) -> str:
+    """Verify the archive; return its content hash, or raise when it is damaged."""
+    from .verify import verify_file
+
+    report = verify_file(path)
+    if not report.ok:
+        problem = "; ".join(report.problems) or "unreadable"
+        error = errors.NotAnArchive if report.error_code == "not_an_archive" else \
+            errors.CorruptArchive
+        raise error(f"{path.name}: {problem}; not uploaded",
+                    "the backup is damaged: make a new one in Fermentrack, or pass "
+                    "--no-check to upload it anyway",
+                    code=report.error_code or error.code)
+    assert report.content_hash is not None
+    return report.content_hash
+
+
+class Uploader:
+    def __init__(self, app: App, target: Target, target_id: str, options: UploadOptions,
+                 reporter: Reporter) -> None:
+        self.app = app
+        self.target = target
+        self.target_id = target_id
+        self.options = options
+        self.reporter = reporter
+        self.remote: dict[str, RemoteFile] = {}
+
+    def run(self, paths: Sequence[Path]) -> list[UploadResult]:
+        files = expand_paths(paths, allow_any=not self.options.check)
+        with self.app.lock(self.target_id, self.options.lock_timeout):
+            # listed once, under the lock, so a concurrent run's uploads are seen
+            self.remote = {f.name.lower(): f for f in self.target.list()}
+            results = [self.upload_one(path) for path in files]
+        if not self.target_id.startswith("local:"):
+            self.app.history.touch_connection(self.target_id)
+        return results
+
+    def _same_content(self, existing: RemoteFile, local_hash: str) -> bool:
+        remote_hash = existing.content_hash
+        if remote_hash is None:
+            stat = self.target.stat(existing.name)
+            remote_hash = stat.content_hash if stat else None
+        return remote_hash == local_hash
+
+    def upload_one(self, path: Path) -> UploadResult:
+        history = self.app.history
+        started = time.monotonic()
+        remote_path = self.target.remote_path(path.name)
+        record = history.start_upload(self.target_id, str(path), remote_path, None)
+        try:
+            return self._upload(path, record, started)
+        except errors.BackupError as exc:
+            history.finish_upload(record, "failed", error_code=exc.code,
+                                  error_message=exc.message)
+            result = UploadResult(str(path), remote_path, record.size, None, "failed",
+                                  exc.message, duration_s=time.monotonic() - started,
+                                  error_code=exc.code, hint=exc.hint,
+                                  exit_code=exc.exit_code)
+            self.reporter.file_done(result)
+            if isinstance(exc, errors.Locked | errors.AuthError):
+                raise  # nothing else can succeed either
+            return result
+        except BaseException:
+            history.finish_upload(record, "failed", error_code="cancelled",
+                                  error_message="interrupted")
+            raise
+
+    def _upload(self, path: Path, record: UploadRecord, started: float) -> UploadResult:
+        history = self.app.history
+        local_hash = check_archive(path) if self.options.check else None
+        source = SourceFile.from_path(path, local_hash)
+        record = history.finish_upload(record, "pending", size=source.size,
+                                       content_hash=local_hash)
+        existing = self.remote.get(path.name.lower())
+        if existing is not None:
+            if local_hash is None:
+                _, local_hash = hash_file(path)
+                source = SourceFile.from_path(path, local_hash)
+            if self._same_content(existing, local_hash):
+                history.finish_upload(record, "skipped", content_hash=local_hash)
+                result = UploadResult(str(path), existing.path, source.size, local_hash,
+                                      "skipped", "already uploaded",
+                                      duration_s=time.monotonic() - started)
+                self.reporter.file_done(result)
+                return result
+            if not self.options.overwrite:
+                raise errors.RemoteConflict(
+                    f"{existing.path} already exists with different content",
+                    "pass --overwrite to replace it (the stored copy will be lost)",
+                )
+        record = history.finish_upload(record, "uploading", content_hash=local_hash)
+        self.reporter.file_started(path.name, source.size)
+        stored = self.target.upload(source, overwrite=self.options.overwrite,
+                                    progress=self.reporter.advance)
+        history.finish_upload(record, "completed", size=stored.file.size,
+                              content_hash=stored.file.content_hash,
+                              remote_path=stored.file.path, resumed_from=stored.resumed_from)
+        self.remote[path.name.lower()] = stored.file
+        message = f"resumed at {stored.resumed_from} bytes" if stored.resumed_from else "uploaded"
+        result = UploadResult(str(path), stored.file.path, stored.file.size,
+                              stored.file.content_hash, "completed", message,
+                              resumed_from=stored.resumed_from,
+                              duration_s=time.monotonic() - started)
+        self.reporter.file_done(result)
+        return result
+
+
+def upload(app: App, paths: Sequence[Path], to: str | None, options: UploadOptions,
+           reporter: Reporter) -> list[UploadResult]:
+    target, target_id = app.target_for(to)
+    return Uploader(app, target, target_id, options, reporter).run(paths)

@@ -1,0 +1,1 @@
+"""Storage providers behind one small protocol (see `base`)."""
