@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import subprocess
+import sys
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -18,6 +20,8 @@ from dropbox import files
 from dropbox.content_hash import content_hash as sdk_content_hash
 from dropbox.exceptions import ApiError, AuthError, BadInputError, RateLimitError
 from dropbox.oauth import DropboxOAuth2Flow, DropboxOAuth2FlowNoRedirect
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.fakes.dropbox_server import FakeDropbox, content_hash_of, point_sdk_at
 
@@ -404,3 +408,61 @@ def test_subprocess_env_points_sdk(fake: FakeDropbox) -> None:
     assert env["DROPBOX_API_HOST"] == env["DROPBOX_WEB_HOST"] == fake.host
     assert env["REQUESTS_CA_BUNDLE"] == str(fake.ca_path)
     assert fake.host == f"127.0.0.1:{fake.port}"
+
+
+def test_subprocess_sdk_uses_env(fake: FakeDropbox) -> None:
+    token = fake.issue_refresh_token()
+    script = (
+        "import dropbox, sys\n"
+        "dbx = dropbox.Dropbox(oauth2_refresh_token=sys.argv[1], app_key=sys.argv[2],\n"
+        "                      app_secret=sys.argv[3], max_retries_on_error=0)\n"
+        "print(dbx.users_get_current_account().email)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script, token, fake.app_key, fake.app_secret],
+        env={**os.environ, **fake.env()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert out.stdout.strip() == fake.email
+    assert [r.route for r in fake.requests] == ["oauth2/token", "users/get_current_account"]
+
+
+def test_stop_is_prompt_with_open_keepalive_connections(tmp_path: Path) -> None:
+    fake = FakeDropbox(tmp_path / "dbx").start()
+    session = requests.Session()
+    url = f"{fake.base_url}/2/users/get_current_account"
+    # a per-request verify= is not overridden by REQUESTS_CA_BUNDLE (Session.verify would be)
+    r = session.post(url, data="null", verify=str(fake.ca_path), timeout=5)
+    assert r.status_code == 400  # no Authorization header; the connection stays open
+    started = time.monotonic()
+    fake.stop()
+    assert time.monotonic() - started < 3
+    with pytest.raises(requests.exceptions.ConnectionError):
+        session.post(url, data="null", verify=str(fake.ca_path), timeout=2)
+    fake.stop()  # idempotent
+
+
+def test_latency_and_request_log(fake: FakeDropbox) -> None:
+    dbx = make_client(fake)
+    dbx.users_get_current_account()
+    fake.latency = 0.2
+    started = time.monotonic()
+    dbx.users_get_space_usage()
+    assert time.monotonic() - started >= 0.2
+    last = fake.requests[-1]
+    assert (last.method, last.path, last.route, last.status) == (
+        "POST",
+        "/2/users/get_space_usage",
+        "users/get_space_usage",
+        200,
+    )
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.binary(max_size=64), st.integers(min_value=0, max_value=2))
+def test_content_hash_matches_sdk(tail: bytes, blocks: int) -> None:
+    data = b"\x5a" * (blocks * 4 * MiB) + tail
+    assert content_hash_of(data) == sdk_content_hash(data)
