@@ -466,3 +466,41 @@ def test_latency_and_request_log(fake: FakeDropbox) -> None:
 def test_content_hash_matches_sdk(tail: bytes, blocks: int) -> None:
     data = b"\x5a" * (blocks * 4 * MiB) + tail
     assert content_hash_of(data) == sdk_content_hash(data)
+
+
+def test_code_binding_and_expiry(fake: FakeDropbox) -> None:
+    def authorize(redirect_uri: str) -> str:
+        flow = DropboxOAuth2Flow(
+            fake.app_key,
+            redirect_uri,
+            {},
+            "csrf",
+            consumer_secret=fake.app_secret,
+            token_access_type="offline",
+            ca_certs=str(fake.ca_path),
+        )
+        location = follow_authorize(fake, flow.start()).headers["Location"]
+        return dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(location).query))["code"]
+
+    flow = DropboxOAuth2FlowNoRedirect(fake.app_key, fake.app_secret, ca_certs=str(fake.ca_path))
+    code = authorize("http://localhost:1/a")
+    with pytest.raises(requests.HTTPError) as exc:
+        flow._finish(code, "http://localhost:1/b", None)
+    assert exc.value.response.json()["error"] == "invalid_grant"
+    code = authorize("http://localhost:1/a")
+    now = time.time()
+    fake.clock = lambda: now + 601
+    with pytest.raises(requests.HTTPError):
+        flow._finish(code, "http://localhost:1/a", None)
+
+
+def test_bad_cursor_and_range(fake: FakeDropbox) -> None:
+    fake.put_file("/r.bin", b"0123456789")
+    dbx = make_client(fake)
+    with pytest.raises(BadInputError):
+        dbx.files_list_folder_continue("AAFnot-a-cursor")
+    with pytest.raises(dropbox.exceptions.HttpError) as exc:
+        dbx.files_download("/r.bin", extra_headers={"Range": "bytes=10-"})
+    assert exc.value.status_code == 416
+    _, resp = dbx.files_download("/r.bin", extra_headers={"Range": "bytes=-3"})
+    assert resp.content == b"789"
