@@ -1,0 +1,276 @@
+"""The one-shot loopback listener that receives the OAuth redirect.
+
+It binds 127.0.0.1 only, as soon as it is created, so a busy port is reported before
+any browser opens. `wait` serves until one callback on the expected path carries this
+attempt's state (checked in constant time), or the timeout passes. Everything else
+(other paths, favicon, other methods, missing parameters, a wrong state) gets a 4xx
+answer and the wait goes on. Nothing is logged: the query string holds the code.
+"""
+
+from __future__ import annotations
+
+import errno
+import html
+import logging
+import os
+import socket
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from .. import errors
+from .session import RESTART_HINT, PendingAuth, invalid_state, short_error_name, states_match
+
+log = logging.getLogger(__name__)
+
+BIND_HOST = "127.0.0.1"
+CONNECTION_TIMEOUT_SECONDS = 5.0
+PORT_HINT_TEMPLATE = (
+    "pass --port N with a free port and register http://localhost:N/ "
+    "as a redirect URI in the Dropbox app console"
+)
+TIMEOUT_HINT = "run again with a longer --timeout, or use --no-browser to paste the code"
+DENIED_HINT = "run `fermentrack-backup link dropbox` again and click Allow"
+
+
+def redirect_uri_for(port: int) -> str:
+    """The redirect URI to register. Dropbox matches it exactly and allows http for localhost."""
+    return f"http://localhost:{port}/"
+
+
+class _Outcome:
+    """What the handler threads found, shared with `wait` under a lock."""
+
+    def __init__(self, pending: PendingAuth, path: str) -> None:
+        self.pending = pending
+        self.path = path
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+        self.claimed = False
+        self.code: str | None = None
+        self.error: errors.AuthError | None = None
+        self.mismatches = 0
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    # server_close must not wait for a client that connected and never spoke.
+    block_on_close = False
+    # On POSIX SO_REUSEADDR only lets us rebind over TIME_WAIT leftovers of a previous
+    # run; it never lets two listeners share the port (that would need SO_REUSEPORT,
+    # which we never set). On Windows it would allow port stealing, so use
+    # SO_EXCLUSIVEADDRUSE there instead.
+    allow_reuse_address = os.name != "nt"
+    outcome: _Outcome | None = None
+
+    def server_bind(self) -> None:
+        exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
+        if exclusive is not None:
+            self.socket.setsockopt(socket.SOL_SOCKET, exclusive, 1)
+        super().server_bind()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # The default prints a traceback to stderr; keep quiet and secret-free.
+        log.debug("callback listener: a request handler failed")
+
+
+_PAGE = (
+    "<!doctype html><html><head><meta charset=utf-8><title>{title}</title></head>"
+    "<body style='font-family:sans-serif;margin:3em'><h1>{title}</h1><p>{body}</p>"
+    "</body></html>"
+)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    timeout = CONNECTION_TIMEOUT_SECONDS  # applied to each connection by StreamRequestHandler
+    server_version = "fermentrack-backup"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silenced: the request line carries the authorization code."""
+
+    def do_GET(self) -> None:
+        outcome = self.server.outcome
+        parts = urlsplit(self.path)
+        if outcome is None or parts.path != outcome.path:
+            self._page(404, "Not found", "Nothing here.")
+            return
+        try:
+            params = parse_qs(parts.query, max_num_fields=32)
+        except ValueError:
+            params = {}
+        state = _first(params, "state")
+        code = _first(params, "code")
+        error = _first(params, "error")
+        if state is None or (code is None and error is None):
+            self._page(400, "Bad request", "This address expects an OAuth callback.")
+            return
+        if not states_match(outcome.pending.state, state):
+            with outcome.lock:
+                outcome.mismatches += 1
+            self._page(400, "State mismatch", "This link attempt is not the one in progress.")
+            return
+        self._finish(outcome, code, error)
+
+    def _finish(self, outcome: _Outcome, code: str | None, error: str | None) -> None:
+        with outcome.lock:
+            if outcome.claimed:
+                already = True
+            else:
+                already = False
+                outcome.claimed = True
+                if outcome.pending.expired():
+                    outcome.error = invalid_state()
+                elif error is not None:
+                    outcome.error = _authorization_error(error)
+                else:
+                    outcome.code = code
+        try:
+            if already:
+                self._page(409, "Already handled", "This link attempt has already finished.")
+            elif outcome.code is not None:
+                self._page(200, "Linked", "Linked. You can close this tab.")
+            else:
+                self._page(400, "Not linked", "Linking did not complete. You can close this tab.")
+        finally:
+            if not already:
+                outcome.done.set()
+
+    def _method_not_allowed(self) -> None:
+        self._page(405, "Method not allowed", "Only GET is used here.", extra={"Allow": "GET"})
+
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _method_not_allowed
+
+    def _page(
+        self, status: int, title: str, body: str, extra: dict[str, str] | None = None
+    ) -> None:
+        payload = _PAGE.format(title=html.escape(title), body=html.escape(body)).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Connection", "close")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(payload)
+
+
+def _first(params: dict[str, list[str]], name: str) -> str | None:
+    values = params.get(name)
+    return values[0] if values and values[0] else None
+
+
+def _authorization_error(error: str) -> errors.AuthError:
+    name = short_error_name(error)
+    if name == "access_denied":
+        return errors.AccessDenied("Dropbox authorization was cancelled", hint=DENIED_HINT)
+    return errors.AuthError(f"Dropbox authorization failed: {name}", hint=RESTART_HINT)
+
+
+class CallbackListener:
+    """Listen on 127.0.0.1:`port` for one OAuth redirect; a context manager.
+
+    The port is bound in the constructor so the caller learns it is busy before
+    opening a browser. Requests queue in the listen backlog until `wait` serves them.
+    """
+
+    def __init__(self, port: int, *, path: str = "/") -> None:
+        self.path = path
+        try:
+            self._server: _Server | None = _Server((BIND_HOST, port), _Handler)
+        except OSError as exc:
+            raise _bind_error(port, exc) from None
+        self.port: int = self._server.server_address[1]
+
+    @property
+    def redirect_uri(self) -> str:
+        return redirect_uri_for(self.port)
+
+    def __repr__(self) -> str:
+        return f"CallbackListener(port={self.port}, path={self.path!r})"
+
+    def __enter__(self) -> CallbackListener:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._server is not None:
+            self._server.server_close()
+            self._server = None
+
+    def wait(self, pending: PendingAuth, timeout: float) -> str:
+        """Serve until this attempt's callback arrives; return the authorization code.
+
+        Raises AccessDenied or AuthError when the callback carries an error,
+        InvalidState when only callbacks with a wrong state came (or the attempt
+        expired), and AuthError(code="timeout") when nothing usable came in time.
+        """
+        server = self._server
+        if server is None:
+            raise RuntimeError("the callback listener is closed")
+        outcome = _Outcome(pending, self.path)
+        server.outcome = outcome
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="oauth-callback-listener",
+            daemon=True,
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + timeout
+            while not outcome.done.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                outcome.done.wait(min(remaining, 0.5))  # short slices keep Ctrl-C responsive
+        finally:
+            server.shutdown()
+            thread.join()
+            server.outcome = None
+        return _result(outcome, timeout)
+
+
+def _result(outcome: _Outcome, timeout: float) -> str:
+    with outcome.lock:
+        if outcome.error is not None:
+            raise outcome.error
+        if outcome.code is not None:
+            return outcome.code
+        if outcome.mismatches:
+            raise invalid_state()
+    raise errors.AuthError(
+        f"timed out after {timeout:g} s waiting for the browser",
+        hint=TIMEOUT_HINT,
+        code="timeout",
+    )
+
+
+def _bind_error(port: int, exc: OSError) -> errors.UsageError:
+    if exc.errno == errno.EADDRINUSE:
+        return errors.UsageError(
+            f"port {port} is busy: another program is listening on {BIND_HOST}:{port}",
+            hint=PORT_HINT_TEMPLATE,
+            code="port_busy",
+        )
+    return errors.UsageError(
+        f"cannot listen on {BIND_HOST}:{port}: {exc.strerror or exc}",
+        hint=PORT_HINT_TEMPLATE,
+        code="port_unavailable",
+    )
