@@ -49,7 +49,9 @@ class App:
     def providers(self) -> list[ProviderInfo]:
         app_key = self.settings.get("dropbox.app_key")
         dropbox = ProviderInfo(
-            "dropbox", "Dropbox", bool(app_key),
+            "dropbox",
+            "Dropbox",
+            bool(app_key),
             None if app_key else "DROPBOX_APP_KEY is not set",
         )
         return [dropbox, ProviderInfo("local", "Local folder", True)]
@@ -124,10 +126,10 @@ class App:
         conns = self.history.connections()
         label = label or folder.name or str(folder)
         if any(c.label == label for c in conns):
-            raise errors.UsageError(f"a connection labelled {label!r} already exists",
-                                    "choose another --label")
-        conn = Connection(id=str(uuid.uuid4()), provider="local", label=label,
-                          location=str(folder))
+            raise errors.UsageError(
+                f"a connection labelled {label!r} already exists", "choose another --label"
+            )
+        conn = Connection(id=str(uuid.uuid4()), provider="local", label=label, location=str(folder))
         return self.history.add_connection(conn)
 
     def lock(self, target_id: str, timeout: float) -> FileLock:

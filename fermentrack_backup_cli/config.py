@@ -97,25 +97,56 @@ class Key:
 KEYS: dict[str, Key] = {
     k.name: k
     for k in (
-        Key("remote_folder", _remote_folder, DEFAULT_REMOTE_FOLDER,
+        Key(
+            "remote_folder",
+            _remote_folder,
+            DEFAULT_REMOTE_FOLDER,
             "folder for backups inside the target (Dropbox: inside the app folder)",
-            env="FERMENTRACK_BACKUP_REMOTE_FOLDER"),
-        Key("default_connection", _str, None, "connection used when --to is not given",
-            env="FERMENTRACK_BACKUP_CONNECTION"),
-        Key("env_file", _str, None,
+            env="FERMENTRACK_BACKUP_REMOTE_FOLDER",
+        ),
+        Key(
+            "default_connection",
+            _str,
+            None,
+            "connection used when --to is not given",
+            env="FERMENTRACK_BACKUP_CONNECTION",
+        ),
+        Key(
+            "env_file",
+            _str,
+            None,
             "a Fermentrack env file (KEY=value lines) to read DROPBOX_APP_KEY/SECRET from",
-            env="FERMENTRACK_BACKUP_ENV_FILE"),
-        Key("token_store", _choice(*TOKEN_STORES), "keyring",
+            env="FERMENTRACK_BACKUP_ENV_FILE",
+        ),
+        Key(
+            "token_store",
+            _choice(*TOKEN_STORES),
+            "keyring",
             "where refresh tokens live: keyring (OS keyring) or file (0600 file, opt-in)",
-            env="FERMENTRACK_BACKUP_TOKEN_STORE"),
+            env="FERMENTRACK_BACKUP_TOKEN_STORE",
+        ),
         Key("dropbox.app_key", _str, None, "Dropbox app key", env="DROPBOX_APP_KEY"),
-        Key("dropbox.app_secret", _str, None, "Dropbox app secret (read from stdin)",
-            env="DROPBOX_APP_SECRET", secret=True),
-        Key("oauth.callback_port", _int_range(1024, 65535), DEFAULT_CALLBACK_PORT,
+        Key(
+            "dropbox.app_secret",
+            _str,
+            None,
+            "Dropbox app secret (read from stdin)",
+            env="DROPBOX_APP_SECRET",
+            secret=True,
+        ),
+        Key(
+            "oauth.callback_port",
+            _int_range(1024, 65535),
+            DEFAULT_CALLBACK_PORT,
             "localhost port of the OAuth callback listener",
-            env="FERMENTRACK_BACKUP_CALLBACK_PORT"),
-        Key("upload.chunk_size_mib", _int_range(4, 148), 8,
-            "upload session chunk size in MiB (rounded down to a multiple of 4)"),
+            env="FERMENTRACK_BACKUP_CALLBACK_PORT",
+        ),
+        Key(
+            "upload.chunk_size_mib",
+            _int_range(4, 148),
+            8,
+            "upload session chunk size in MiB (rounded down to a multiple of 4)",
+        ),
         Key("upload.parallel", _int_range(1, 16), 1, "chunks of one file uploaded at once"),
         Key("upload.max_attempts", _int_range(1, 100), 6, "attempts per request"),
         Key("upload.max_duration", _duration, "6h", "give up a whole upload run after this"),
@@ -219,8 +250,9 @@ def load_file(path: Path) -> dict[str, Any]:
     flat = _flatten(data)
     for name, value in flat.items():
         if name not in KEYS:
-            raise errors.UnknownConfigKey(f"unknown config key {name!r} in {path}",
-                                          valid_keys_hint())
+            raise errors.UnknownConfigKey(
+                f"unknown config key {name!r} in {path}", valid_keys_hint()
+            )
         flat[name] = validate(name, value)
     return flat
 
@@ -258,7 +290,7 @@ class Settings:
             return self.overrides[name], "option"
         if key.env and self.environ.get(key.env):
             return validate(name, self.environ[key.env]), f"env {key.env}"
-        if name in self.file_values:
+        if self.file_values.get(name) not in (None, ""):  # "" in the file means unset
             return self.file_values[name], "config"
         if key.env and name.startswith("dropbox."):
             from_file = self._env_file_values().get(key.env)

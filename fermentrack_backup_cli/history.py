@@ -18,6 +18,9 @@ from typing import Any
 from . import errors
 from .models import Connection, UploadRecord, iso, parse_iso, utcnow
 
+# S608 below: the interpolated SQL pieces are module constants or column names from
+# keyword arguments of our own code, never user input; values always go through parameters.
+
 MIGRATIONS: Sequence[str] = (
     # 1: connections and upload history
     """
@@ -179,7 +182,7 @@ class History:
         values["created_at"] = iso(conn.created_at)
         with self.transaction() as db:
             db.execute(
-                f"INSERT INTO connections ({_CONNECTION_COLUMNS}) VALUES "
+                f"INSERT INTO connections ({_CONNECTION_COLUMNS}) VALUES "  # noqa: S608
                 "(:id, :provider, :label, :account_id, :account_email, :account_name, "
                 ":location, :state, :token_store, :created_at, :last_used_at)",
                 values,
@@ -192,8 +195,10 @@ class History:
         assignments = ", ".join(f"{name} = :{name}" for name in fields)
         values = {k: iso(v) if isinstance(v, datetime) else v for k, v in fields.items()}
         with self.transaction() as db:
-            db.execute(f"UPDATE connections SET {assignments} WHERE id = :id",  # noqa: S608
-                       {**values, "id": conn_id})
+            db.execute(
+                f"UPDATE connections SET {assignments} WHERE id = :id",  # noqa: S608
+                {**values, "id": conn_id},
+            )
 
     def connections(self) -> list[Connection]:
         rows = self.db.execute(
@@ -203,7 +208,8 @@ class History:
 
     def get_connection(self, conn_id: str) -> Connection | None:
         row = self.db.execute(
-            f"SELECT {_CONNECTION_COLUMNS} FROM connections WHERE id = ?", (conn_id,)  # noqa: S608
+            f"SELECT {_CONNECTION_COLUMNS} FROM connections WHERE id = ?",  # noqa: S608
+            (conn_id,),
         ).fetchone()
         return _connection(row) if row else None
 
@@ -278,8 +284,11 @@ class History:
         action: str | None = None,
     ) -> list[UploadRecord]:
         clauses, params = [], []
-        for column, value in (("connection_id", connection_id), ("status", status),
-                              ("action", action)):
+        for column, value in (
+            ("connection_id", connection_id),
+            ("status", status),
+            ("action", action),
+        ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
@@ -316,8 +325,7 @@ class History:
                 "mtime_ns=excluded.mtime_ns, session_id=excluded.session_id, "
                 "committed_offset=excluded.committed_offset, "
                 "block_digests=excluded.block_digests, updated_at=excluded.updated_at",
-                {**fields, "connection_id": connection_id, "remote_path": remote_path,
-                 "now": now},
+                {**fields, "connection_id": connection_id, "remote_path": remote_path, "now": now},
             )
 
     def get_session(self, connection_id: str, remote_path: str) -> dict[str, Any] | None:
@@ -337,7 +345,11 @@ class History:
     # verifications ---------------------------------------------------------------
 
     def record_verification(
-        self, connection_id: str, remote_path: str, content_hash: str | None, ok: bool,
+        self,
+        connection_id: str,
+        remote_path: str,
+        content_hash: str | None,
+        ok: bool,
         message: str | None,
     ) -> None:
         with self.transaction() as db:

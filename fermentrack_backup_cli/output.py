@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -36,10 +37,20 @@ class Output:
         self.stdout_tty = _is_tty(sys.stdout)
         self.stderr_tty = _is_tty(sys.stderr)
         self.rich_stdout = self.stdout_tty and not json_mode
-        self.out = Console(file=sys.stdout, no_color=no_color, highlight=False,
-                           force_terminal=self.stdout_tty, soft_wrap=not self.stdout_tty)
-        self.err = Console(file=sys.stderr, no_color=no_color, highlight=False,
-                           force_terminal=self.stderr_tty, soft_wrap=True)
+        self.out = Console(
+            file=sys.stdout,
+            no_color=no_color,
+            highlight=False,
+            force_terminal=self.stdout_tty,
+            soft_wrap=not self.stdout_tty,
+        )
+        self.err = Console(
+            file=sys.stderr,
+            no_color=no_color,
+            highlight=False,
+            force_terminal=self.stderr_tty,
+            soft_wrap=True,
+        )
 
     # data on stdout ----------------------------------------------------------------
 
@@ -100,7 +111,7 @@ def human_age(seconds: float | None) -> str:
     seconds = max(0, int(seconds))
     for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= span:
-            return f"{seconds // span}{unit}{'' if unit == 'm' else ''} ago"
+            return f"{seconds // span}{unit} ago"
     return f"{seconds}s ago"
 
 
@@ -126,8 +137,12 @@ class UploadReporter:
             )
 
             self.progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                TransferSpeedColumn(), TimeRemainingColumn(), console=self.out.err,
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=self.out.err,
                 transient=True,
             )
             with self.progress:
@@ -150,7 +165,7 @@ class UploadReporter:
             self.task = None
         if self.out.json:
             return
-        name = os.path.basename(result.local_path)
+        name = Path(result.local_path).name
         if result.status == "failed":
             self.out.err.print(f"[bold red]failed:[/] {escape(name)}: {escape(result.message)}")
             if result.hint:
@@ -159,6 +174,8 @@ class UploadReporter:
         if self.out.quiet:
             return
         speed = f", {human_size(int(result.bytes_per_s))}/s" if result.bytes_per_s else ""
-        line = (f"{result.status}: {name} -> {result.remote_path} "
-                f"({human_size(result.size)}{speed}) {result.message}")
+        line = (
+            f"{result.status}: {name} -> {result.remote_path} "
+            f"({human_size(result.size)}{speed}) {result.message}"
+        )
         self.out.line(line)

@@ -56,8 +56,9 @@ def expand_paths(paths: Sequence[Path], *, allow_any: bool = False) -> list[Path
     for path in paths:
         if path.is_dir():
             try:
-                archives = sorted(p for p in path.iterdir()
-                                  if p.is_file() and is_archive_name(p.name))
+                archives = sorted(
+                    p for p in path.iterdir() if p.is_file() and is_archive_name(p.name)
+                )
             except OSError as exc:
                 raise os_error(exc, "list", path) from None
             if not archives:
@@ -68,8 +69,7 @@ def expand_paths(paths: Sequence[Path], *, allow_any: bool = False) -> list[Path
             found.extend(archives)
         elif path.is_file():
             if not os.access(path, os.R_OK):
-                raise errors.PermissionDenied(f"cannot read {path}",
-                                              "check the file's permissions")
+                raise errors.PermissionDenied(f"cannot read {path}", "check the file's permissions")
             if not allow_any and not is_archive_name(path.name):
                 raise errors.NotAnArchive(
                     f"{path} is not a backup archive (expected .tar.xz, .tar.gz, .tgz or .zip)",
@@ -91,19 +91,23 @@ def check_archive(path: Path) -> str:
     report = verify_file(path)
     if not report.ok:
         problem = "; ".join(report.problems) or "unreadable"
-        error = errors.NotAnArchive if report.error_code == "not_an_archive" else \
-            errors.CorruptArchive
-        raise error(f"{path.name}: {problem}; not uploaded",
-                    "the backup is damaged: make a new one in Fermentrack, or pass "
-                    "--no-check to upload it anyway",
-                    code=report.error_code or error.code)
+        error = (
+            errors.NotAnArchive if report.error_code == "not_an_archive" else errors.CorruptArchive
+        )
+        raise error(
+            f"{path.name}: {problem}; not uploaded",
+            "the backup is damaged: make a new one in Fermentrack, or pass "
+            "--no-check to upload it anyway",
+            code=report.error_code or error.code,
+        )
     assert report.content_hash is not None
     return report.content_hash
 
 
 class Uploader:
-    def __init__(self, app: App, target: Target, target_id: str, options: UploadOptions,
-                 reporter: Reporter) -> None:
+    def __init__(
+        self, app: App, target: Target, target_id: str, options: UploadOptions, reporter: Reporter
+    ) -> None:
         self.app = app
         self.target = target
         self.target_id = target_id
@@ -115,7 +119,7 @@ class Uploader:
         files = expand_paths(paths, allow_any=not self.options.check)
         with self.app.lock(self.target_id, self.options.lock_timeout):
             # listed once, under the lock, so a concurrent run's uploads are seen
-            self.remote = {f.name.lower(): f for f in self.target.list()}
+            self.remote = {f.name.lower(): f for f in self.target.list_files()}
             results = [self.upload_one(path) for path in files]
         if not self.target_id.startswith("local:"):
             self.app.history.touch_connection(self.target_id)
@@ -136,27 +140,34 @@ class Uploader:
         try:
             return self._upload(path, record, started)
         except errors.BackupError as exc:
-            history.finish_upload(record, "failed", error_code=exc.code,
-                                  error_message=exc.message)
-            result = UploadResult(str(path), remote_path, record.size, None, "failed",
-                                  exc.message, duration_s=time.monotonic() - started,
-                                  error_code=exc.code, hint=exc.hint,
-                                  exit_code=exc.exit_code)
+            history.finish_upload(record, "failed", error_code=exc.code, error_message=exc.message)
+            result = UploadResult(
+                str(path),
+                remote_path,
+                record.size,
+                None,
+                "failed",
+                exc.message,
+                duration_s=time.monotonic() - started,
+                error_code=exc.code,
+                hint=exc.hint,
+                exit_code=exc.exit_code,
+            )
             self.reporter.file_done(result)
             if isinstance(exc, errors.Locked | errors.AuthError):
                 raise  # nothing else can succeed either
             return result
         except BaseException:
-            history.finish_upload(record, "failed", error_code="cancelled",
-                                  error_message="interrupted")
+            history.finish_upload(
+                record, "failed", error_code="cancelled", error_message="interrupted"
+            )
             raise
 
     def _upload(self, path: Path, record: UploadRecord, started: float) -> UploadResult:
         history = self.app.history
         local_hash = check_archive(path) if self.options.check else None
         source = SourceFile.from_path(path, local_hash)
-        record = history.finish_upload(record, "pending", size=source.size,
-                                       content_hash=local_hash)
+        record = history.finish_upload(record, "pending", size=source.size, content_hash=local_hash)
         existing = self.remote.get(path.name.lower())
         if existing is not None:
             if local_hash is None:
@@ -164,9 +175,15 @@ class Uploader:
                 source = SourceFile.from_path(path, local_hash)
             if self._same_content(existing, local_hash):
                 history.finish_upload(record, "skipped", content_hash=local_hash)
-                result = UploadResult(str(path), existing.path, source.size, local_hash,
-                                      "skipped", "already uploaded",
-                                      duration_s=time.monotonic() - started)
+                result = UploadResult(
+                    str(path),
+                    existing.path,
+                    source.size,
+                    local_hash,
+                    "skipped",
+                    "already uploaded",
+                    duration_s=time.monotonic() - started,
+                )
                 self.reporter.file_done(result)
                 return result
             if not self.options.overwrite:
@@ -176,22 +193,35 @@ class Uploader:
                 )
         record = history.finish_upload(record, "uploading", content_hash=local_hash)
         self.reporter.file_started(path.name, source.size)
-        stored = self.target.upload(source, overwrite=self.options.overwrite,
-                                    progress=self.reporter.advance)
-        history.finish_upload(record, "completed", size=stored.file.size,
-                              content_hash=stored.file.content_hash,
-                              remote_path=stored.file.path, resumed_from=stored.resumed_from)
+        stored = self.target.upload(
+            source, overwrite=self.options.overwrite, progress=self.reporter.advance
+        )
+        history.finish_upload(
+            record,
+            "completed",
+            size=stored.file.size,
+            content_hash=stored.file.content_hash,
+            remote_path=stored.file.path,
+            resumed_from=stored.resumed_from,
+        )
         self.remote[path.name.lower()] = stored.file
         message = f"resumed at {stored.resumed_from} bytes" if stored.resumed_from else "uploaded"
-        result = UploadResult(str(path), stored.file.path, stored.file.size,
-                              stored.file.content_hash, "completed", message,
-                              resumed_from=stored.resumed_from,
-                              duration_s=time.monotonic() - started)
+        result = UploadResult(
+            str(path),
+            stored.file.path,
+            stored.file.size,
+            stored.file.content_hash,
+            "completed",
+            message,
+            resumed_from=stored.resumed_from,
+            duration_s=time.monotonic() - started,
+        )
         self.reporter.file_done(result)
         return result
 
 
-def upload(app: App, paths: Sequence[Path], to: str | None, options: UploadOptions,
-           reporter: Reporter) -> list[UploadResult]:
+def upload(
+    app: App, paths: Sequence[Path], to: str | None, options: UploadOptions, reporter: Reporter
+) -> list[UploadResult]:
     target, target_id = app.target_for(to)
     return Uploader(app, target, target_id, options, reporter).run(paths)

@@ -36,12 +36,15 @@ def _compare_stored(target: Target, report: ArchiveReport, name: str) -> Archive
         problem = f"stored copy is {stored.size} bytes, local is {report.size}"
         code = "verify_mismatch"
     elif stored.content_hash != report.content_hash:
-        problem, code = "stored copy's content hash differs from the local archive", \
-            "verify_mismatch"
+        problem, code = (
+            "stored copy's content hash differs from the local archive",
+            "verify_mismatch",
+        )
     else:
         return report
-    return replace(report, ok=False, problems=(*report.problems, problem),
-                   error_code=report.error_code or code)
+    return replace(
+        report, ok=False, problems=(*report.problems, problem), error_code=report.error_code or code
+    )
 
 
 @dataclass(frozen=True)
@@ -67,21 +70,32 @@ class ConnectionStatus:
         def upload(rec: UploadRecord | None) -> dict[str, Any] | None:
             if rec is None:
                 return None
-            return {"time": iso(rec.finished_at or rec.started_at), "file": rec.local_path,
-                    "remote_path": rec.remote_path, "error_code": rec.error_code,
-                    "error_message": rec.error_message}
+            return {
+                "time": iso(rec.finished_at or rec.started_at),
+                "file": rec.local_path,
+                "remote_path": rec.remote_path,
+                "error_code": rec.error_code,
+                "error_message": rec.error_message,
+            }
 
         return {
-            "id": self.id, "label": self.label, "provider": self.provider, "state": self.state,
-            "token_store": self.token_store, "healthy": self.healthy,
-            "problems": list(self.problems), "last_success": upload(self.last_success),
+            "id": self.id,
+            "label": self.label,
+            "provider": self.provider,
+            "state": self.state,
+            "token_store": self.token_store,
+            "healthy": self.healthy,
+            "problems": list(self.problems),
+            "last_success": upload(self.last_success),
             "last_success_age_s": self.last_success_age_s,
-            "last_failure": upload(self.last_failure), **self.extra,
+            "last_failure": upload(self.last_failure),
+            **self.extra,
         }
 
 
-def connection_status(app: App, conn_ref: str | None = None, *,
-                      max_age_s: float | None = None) -> list[ConnectionStatus]:
+def connection_status(
+    app: App, conn_ref: str | None = None, *, max_age_s: float | None = None
+) -> list[ConnectionStatus]:
     conns = [app.resolve(conn_ref)] if conn_ref else app.history.connections()
     statuses = []
     for conn in conns:
@@ -89,13 +103,27 @@ def connection_status(app: App, conn_ref: str | None = None, *,
         failure = app.history.last_upload(conn.id, "failed")
         problems: list[str] = []
         if conn.state != "ok":
-            problems.append(f"state is {conn.state}: run `fermentrack-backup link "
-                            f"{conn.provider}` again")
-        status = ConnectionStatus(conn.id, conn.label, conn.provider, conn.state,
-                                  conn.token_store, True, (), success, failure, {})
+            problems.append(
+                f"state is {conn.state}: run `fermentrack-backup link {conn.provider}` again"
+            )
+        status = ConnectionStatus(
+            conn.id,
+            conn.label,
+            conn.provider,
+            conn.state,
+            conn.token_store,
+            True,
+            (),
+            success,
+            failure,
+            {},
+        )
         age = status.last_success_age_s
         if max_age_s is not None and (age is None or age > max_age_s):
-            problems.append("no successful upload yet" if age is None else
-                            f"last successful upload is {int(age)}s old (limit {int(max_age_s)}s)")
+            problems.append(
+                "no successful upload yet"
+                if age is None
+                else f"last successful upload is {int(age)}s old (limit {int(max_age_s)}s)"
+            )
         statuses.append(replace(status, healthy=not problems, problems=tuple(problems)))
     return statuses

@@ -27,7 +27,10 @@ def _version(value: bool) -> None:
 @app.callback()
 def main_options(
     config: str | None = typer.Option(
-        None, "--config", metavar="FILE", envvar="FERMENTRACK_BACKUP_CONFIG",
+        None,
+        "--config",
+        metavar="FILE",
+        envvar="FERMENTRACK_BACKUP_CONFIG",
         help="Config file to use instead of the default.",
     ),
     debug: bool = typer.Option(False, "--debug", help="Show tracebacks of unexpected errors."),

@@ -35,10 +35,14 @@ def show(json: bool = JsonOpt) -> None:
     if json:
         out.data(rows)
         return
-    out.table(str(get_app().settings.path),
-              ("key", "value", "source", "env var"),
-              [(r["key"], "" if r["value"] is None else r["value"], r["source"], r["env"] or "")
-               for r in rows])
+    out.table(
+        str(get_app().settings.path),
+        ("key", "value", "source", "env var"),
+        [
+            (r["key"], "" if r["value"] is None else r["value"], r["source"], r["env"] or "")
+            for r in rows
+        ],
+    )
 
 
 def _read_secret(name: str) -> str:
@@ -47,9 +51,10 @@ def _read_secret(name: str) -> str:
     else:
         value = sys.stdin.readline().strip()
     if not value:
-        raise errors.InvalidValue(f"no value given for {name}",
-                                  f"pipe it in: printf %s \"$SECRET\" | fermentrack-backup "
-                                  f"config set {name}")
+        raise errors.InvalidValue(
+            f"no value given for {name}",
+            f'pipe it in: printf %s "$SECRET" | fermentrack-backup config set {name}',
+        )
     return str(value)
 
 

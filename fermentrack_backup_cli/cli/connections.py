@@ -9,8 +9,9 @@ import typer
 from ..models import iso
 from .common import JsonOpt, any_to_json, get_app, handle_errors, setup
 
-link_app = typer.Typer(help="Link a storage target (a local folder or a Dropbox account).",
-                       no_args_is_help=True)
+link_app = typer.Typer(
+    help="Link a storage target (a local folder or a Dropbox account).", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,17 +47,29 @@ def connections(json: bool = JsonOpt) -> None:
         out.data(any_to_json(conns))
         return
     if not conns:
-        out.info("no connections; link one with `fermentrack-backup link local DIR` "
-                 "or `link dropbox`")
+        out.info(
+            "no connections; link one with `fermentrack-backup link local DIR` or `link dropbox`"
+        )
         return
     rows = [
-        (c.id[:8], c.provider, c.label, c.account_email or c.location or "",
-         c.account_name or "", c.state, c.token_store or "-", iso(c.created_at),
-         iso(c.last_used_at) or "never")
+        (
+            c.id[:8],
+            c.provider,
+            c.label,
+            c.account_email or c.location or "",
+            c.account_name or "",
+            c.state,
+            c.token_store or "-",
+            iso(c.created_at),
+            iso(c.last_used_at) or "never",
+        )
         for c in conns
     ]
-    out.table("Connections", ("id", "provider", "label", "account", "name", "state", "token",
-                              "created", "last used"), rows)
+    out.table(
+        "Connections",
+        ("id", "provider", "label", "account", "name", "state", "token", "created", "last used"),
+        rows,
+    )
 
 
 @handle_errors

@@ -22,6 +22,8 @@ def providers(json: bool = JsonOpt) -> None:
     if json:
         out.data(any_to_json(infos))
         return
-    rows = [(p.provider_id, p.display_name, "yes" if p.is_enabled else "no", p.reason or "")
-            for p in infos]
+    rows = [
+        (p.provider_id, p.display_name, "yes" if p.is_enabled else "no", p.reason or "")
+        for p in infos
+    ]
     out.table("Providers", ("provider", "name", "enabled", "reason"), rows)

@@ -21,8 +21,12 @@ def register(app: typer.Typer) -> None:
 def status(
     connection: str | None = typer.Argument(None, help="Only this connection."),
     json: bool = JsonOpt,
-    max_age: str | None = typer.Option(None, "--max-age", metavar="DURATION",
-                                       help="Unhealthy when the last success is older (26h)."),
+    max_age: str | None = typer.Option(
+        None,
+        "--max-age",
+        metavar="DURATION",
+        help="Unhealthy when the last success is older (26h).",
+    ),
 ) -> None:
     """Show each connection's last successful upload and last failure.
 
@@ -43,13 +47,31 @@ def status(
         for s in statuses:
             ok = s.last_success
             bad = s.last_failure
-            rows.append((
-                s.label, s.provider, "ok" if s.healthy else "UNHEALTHY", s.state,
-                f"{Path(ok.local_path).name} ({human_age(s.last_success_age_s)})" if ok else "never",
-                f"{Path(bad.local_path).name}: {bad.error_code}" if bad else "",
-                "; ".join(s.problems),
-            ))
-        out.table("Status", ("connection", "provider", "health", "state", "last success",
-                             "last failure", "problems"), rows)
+            rows.append(
+                (
+                    s.label,
+                    s.provider,
+                    "ok" if s.healthy else "UNHEALTHY",
+                    s.state,
+                    f"{Path(ok.local_path).name} ({human_age(s.last_success_age_s)})"
+                    if ok
+                    else "never",
+                    f"{Path(bad.local_path).name}: {bad.error_code}" if bad else "",
+                    "; ".join(s.problems),
+                )
+            )
+        out.table(
+            "Status",
+            (
+                "connection",
+                "provider",
+                "health",
+                "state",
+                "last success",
+                "last failure",
+                "problems",
+            ),
+            rows,
+        )
     if any(not s.healthy for s in statuses):
         raise typer.Exit(ExitCode.UNHEALTHY)

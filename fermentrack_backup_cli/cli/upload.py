@@ -14,7 +14,9 @@ from ..pipeline import upload as run_upload
 from .common import JsonOpt, any_to_json, get_app, handle_errors, setup
 
 ToOpt = typer.Option(
-    None, "--to", metavar="CONNECTION",
+    None,
+    "--to",
+    metavar="CONNECTION",
     help="Connection id, prefix or label, or local:DIR for an ad-hoc folder.",
 )
 
@@ -32,8 +34,12 @@ def upload(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different stored copy."),
     no_check: bool = typer.Option(False, "--no-check", help="Upload even a damaged archive."),
-    lock_timeout: float = typer.Option(60.0, "--lock-timeout", metavar="SECONDS",
-                                       help="How long to wait for another run to finish."),
+    lock_timeout: float = typer.Option(
+        60.0,
+        "--lock-timeout",
+        metavar="SECONDS",
+        help="How long to wait for another run to finish.",
+    ),
 ) -> None:
     """Upload backup archives (a folder: every archive not stored yet).
 
@@ -58,10 +64,16 @@ def upload(
 def uploads(
     json: bool = JsonOpt,
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="Show at most N rows."),
-    connection: str | None = typer.Option(None, "--connection", "-c", metavar="CONNECTION",
-                                          help="Only this connection (or local:DIR)."),
-    status: str | None = typer.Option(None, "--status", "-s",
-                                      help="Only this status: " + ", ".join(UPLOAD_STATUSES)),
+    connection: str | None = typer.Option(
+        None,
+        "--connection",
+        "-c",
+        metavar="CONNECTION",
+        help="Only this connection (or local:DIR).",
+    ),
+    status: str | None = typer.Option(
+        None, "--status", "-s", help="Only this status: " + ", ".join(UPLOAD_STATUSES)
+    ),
 ) -> None:
     """List upload attempts, newest first.
 
@@ -70,8 +82,9 @@ def uploads(
     out = setup(json=json)
     app = get_app()
     if status is not None and status not in UPLOAD_STATUSES:
-        raise errors.InvalidValue(f"unknown status {status!r}",
-                                  "use one of: " + ", ".join(UPLOAD_STATUSES))
+        raise errors.InvalidValue(
+            f"unknown status {status!r}", "use one of: " + ", ".join(UPLOAD_STATUSES)
+        )
     conn_id = None
     if connection is not None:
         conn_id = connection if connection.startswith("local:") else app.resolve(connection).id
@@ -81,7 +94,18 @@ def uploads(
     if json:
         out.data(any_to_json(records))
         return
-    rows = [(r.id, iso(r.started_at), r.status, Path(r.local_path).name, human_size(r.size),
-             (r.connection_id or "")[:8] if not (r.connection_id or "").startswith("local:")
-             else r.connection_id, r.error_code or "") for r in records]
+    rows = [
+        (
+            r.id,
+            iso(r.started_at),
+            r.status,
+            Path(r.local_path).name,
+            human_size(r.size),
+            (r.connection_id or "")[:8]
+            if not (r.connection_id or "").startswith("local:")
+            else r.connection_id,
+            r.error_code or "",
+        )
+        for r in records
+    ]
     out.table("Uploads", ("id", "started", "status", "file", "size", "target", "error"), rows)

@@ -19,8 +19,9 @@ def register(app: typer.Typer) -> None:
 @handle_errors
 def verify(
     paths: list[Path] = typer.Argument(..., help="Archives, or folders of archives."),
-    to: str | None = typer.Option(None, "--to", metavar="CONNECTION",
-                                  help="Also check the stored copy at this target."),
+    to: str | None = typer.Option(
+        None, "--to", metavar="CONNECTION", help="Also check the stored copy at this target."
+    ),
     json: bool = JsonOpt,
 ) -> None:
     """Read every member of each archive and find the Fermentrack data dump.
@@ -35,8 +36,10 @@ def verify(
         for r in reports:
             name = Path(r.path).name
             if r.ok:
-                out.line(f"ok: {name} ({r.format}, {r.members} members, file_version "
-                         f"{r.file_version}, {human_size(r.size)})")
+                out.line(
+                    f"ok: {name} ({r.format}, {r.members} members, file_version "
+                    f"{r.file_version}, {human_size(r.size)})"
+                )
             else:
                 out.line(f"FAILED: {name}: {'; '.join(r.problems)}")
     if any(not r.ok for r in reports):

@@ -85,7 +85,7 @@ class Target(Protocol):
 
     def remote_path(self, name: str) -> str: ...
 
-    def list(self) -> Iterator[RemoteFile]:
+    def list_files(self) -> Iterator[RemoteFile]:
         """Every file directly in the remote folder (an absent folder lists nothing)."""
         ...
 

@@ -45,8 +45,9 @@ def check_folder(folder: Path) -> Path:
             code="target_missing",
         )
     if not folder.is_dir():
-        raise errors.TargetError(f"target is not a folder: {folder}", "give a directory path",
-                                 code="target_missing")
+        raise errors.TargetError(
+            f"target is not a folder: {folder}", "give a directory path", code="target_missing"
+        )
     if not os.access(folder, os.W_OK | os.X_OK):
         raise errors.PermissionDenied(
             f"target folder is not writable: {folder}",
@@ -73,10 +74,11 @@ class LocalTarget:
         # No hash here: listing thousands of files must not read them all.
         # Callers that need a hash ask `stat`, which reads the one file.
         st = entry.stat()
-        return RemoteFile(entry.name, entry.path, st.st_size, None,
-                          datetime.fromtimestamp(st.st_mtime, UTC))
+        return RemoteFile(
+            entry.name, entry.path, st.st_size, None, datetime.fromtimestamp(st.st_mtime, UTC)
+        )
 
-    def list(self) -> Iterator[RemoteFile]:
+    def list_files(self) -> Iterator[RemoteFile]:
         try:
             entries = sorted(os.scandir(self.folder), key=lambda e: e.name)
         except FileNotFoundError:
@@ -94,8 +96,9 @@ class LocalTarget:
         except FileNotFoundError:
             return None
         _, digest = hash_file(path)
-        return RemoteFile(name, str(path), st.st_size, digest,
-                          datetime.fromtimestamp(st.st_mtime, UTC))
+        return RemoteFile(
+            name, str(path), st.st_size, digest, datetime.fromtimestamp(st.st_mtime, UTC)
+        )
 
     def space(self) -> Space | None:
         usage = shutil.disk_usage(self.folder if self.folder.exists() else self.root)
@@ -119,8 +122,7 @@ class LocalTarget:
     ) -> Stored:
         self._prepare(source)
         final = self.folder / source.name
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{source.name}.", suffix=".part",
-                                        dir=self.folder)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{source.name}.", suffix=".part", dir=self.folder)
         tmp = Path(tmp_name)
         try:
             digest = self._copy(source, fd, progress)
@@ -186,8 +188,10 @@ class LocalTarget:
         try:
             handle = path.open("rb")
         except FileNotFoundError:
-            raise errors.NotFound(f"no stored backup named {name} in {self.folder}",
-                                  "list them with `fermentrack-backup remote ls`") from None
+            raise errors.NotFound(
+                f"no stored backup named {name} in {self.folder}",
+                "list them with `fermentrack-backup remote ls`",
+            ) from None
         handle.seek(offset)
         return handle
 

@@ -1,0 +1,23 @@
+"""Running the CLI in-process with Typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from typer.testing import CliRunner, Result
+
+from fermentrack_backup_cli.cli import app
+
+
+def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    from fermentrack_backup_cli.cli.common import state
+
+    state.app = None
+    runner = CliRunner()
+    return runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
+
+
+def run_json(*args: str, env: dict[str, str] | None = None) -> Any:
+    result = run(*args, "--json", env=env)
+    return json.loads(result.stdout)
