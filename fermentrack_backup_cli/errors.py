@@ -177,3 +177,45 @@ class Unhealthy(BackupError):
 class Cancelled(BackupError):
     code = "cancelled"
     exit_code = ExitCode.CANCELLED
+
+
+class Transient(NetworkError):
+    """A failure worth retrying: 429, 5xx, timeouts, connection resets."""
+
+    code = "transient"
+
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        *,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, hint, code=code)
+        self.retry_after = retry_after
+
+
+class IncorrectOffset(BackupError):
+    """The server holds a different number of bytes of an upload session than we sent."""
+
+    code = "incorrect_offset"
+
+    def __init__(self, correct_offset: int) -> None:
+        super().__init__(f"the server expected offset {correct_offset}")
+        self.correct_offset = correct_offset
+
+
+class SessionGone(BackupError):
+    """An upload session expired, was closed or is unknown to the server."""
+
+    code = "session_gone"
+
+
+class ContentHashMismatch(BackupError):
+    code = "content_hash_mismatch"
+    exit_code = ExitCode.VERIFY
+
+
+class RemoteNameError(UsageError):
+    code = "disallowed_name"

@@ -7,8 +7,9 @@ developer's shell, and an in-memory keyring unless it asks for the real one.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -66,3 +67,75 @@ def subprocess_env(isolated_home: Path) -> dict[str, str]:
     env = dict(os.environ)
     env["FERMENTRACK_BACKUP_HOME"] = str(isolated_home)
     return env
+
+
+@pytest.fixture(autouse=True)
+def memory_keyring(request: pytest.FixtureRequest) -> Iterator[object]:
+    """An in-memory keyring for in-process tests, unless the test wants the real one."""
+    if request.node.get_closest_marker("keyring_real"):
+        yield None
+        return
+    import keyring
+
+    from tests.keyring_backends import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    backend = MemoryKeyring()
+    keyring.set_keyring(backend)
+    yield backend
+    keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def fake_dropbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The fake Dropbox over HTTPS on 127.0.0.1, with this process's SDK pointed at it."""
+    from tests.fakes.dropbox_server import FakeDropbox, point_sdk_at
+
+    with FakeDropbox(tmp_path / "fake-dropbox") as fake:
+        point_sdk_at(fake, monkeypatch)
+        monkeypatch.setenv("DROPBOX_APP_KEY", fake.app_key)
+        monkeypatch.setenv("DROPBOX_APP_SECRET", fake.app_secret)
+        yield fake
+
+
+@pytest.fixture
+def dropbox_env(fake_dropbox: Any, subprocess_env: dict[str, str]) -> dict[str, str]:
+    """Environment for a CLI subprocess talking to the fake (tokens in the file store)."""
+    return {
+        **subprocess_env,
+        **fake_dropbox.env(),
+        "DROPBOX_APP_KEY": fake_dropbox.app_key,
+        "DROPBOX_APP_SECRET": fake_dropbox.app_secret,
+        "FERMENTRACK_BACKUP_TOKEN_STORE": "file",
+    }
+
+
+@pytest.fixture
+def make_dropbox_conn(fake_dropbox: Any) -> Callable[..., Any]:
+    """Link a Dropbox connection without the OAuth dance (tests of linking do the dance)."""
+
+    def make(label: str = "dropbox", store: str = "keyring", pkce: bool = False) -> Any:
+        import uuid
+
+        from fermentrack_backup_cli.app import App
+        from fermentrack_backup_cli.auth.tokens import open_store
+        from fermentrack_backup_cli.models import Connection
+
+        app = App.create()
+        conn = Connection(
+            id=str(uuid.uuid4()),
+            provider="dropbox",
+            label=label,
+            account_id=fake_dropbox.account_id,
+            account_email=fake_dropbox.email,
+            account_name=fake_dropbox.display_name,
+            token_store=store,
+        )
+        open_store(store, app.dirs.token_file).set(
+            conn.id, fake_dropbox.issue_refresh_token(pkce=pkce)
+        )
+        app.history.add_connection(conn)
+        app.close()
+        return conn
+
+    return make
