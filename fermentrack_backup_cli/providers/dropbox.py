@@ -286,7 +286,7 @@ class DropboxTarget:
                 return
             cursor = result.cursor
             result = self.call(
-                f"listing {self.folder}", lambda: self.client.files_list_folder_continue(cursor)
+                f"listing {self.folder}", lambda c=cursor: self.client.files_list_folder_continue(c)
             )
 
     def stat(self, name: str) -> RemoteFile | None:
