@@ -1,4 +1,8 @@
-"""Keyring backends for tests: in memory, hanging, locked, and one that leaks secrets."""
+"""Keyring backends for tests: in memory, hanging, locked, and one that leaks secrets.
+
+Tests select them explicitly (keyring.set_keyring or PYTHON_KEYRING_BACKEND); their
+negative priority keeps them out of keyring's automatic detection.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ from keyring.errors import KeyringLocked, PasswordDeleteError, PasswordSetError
 class MemoryKeyring(KeyringBackend):
     """Keeps passwords in a dict; selected explicitly with keyring.set_keyring()."""
 
-    priority = 1  # type: ignore[assignment]  # irrelevant: tests select it explicitly
+    # Negative like keyring's null backend: importing this module must not make these
+    # backends candidates for keyring's own detection (or the chainer), which the
+    # keyring_real test relies on to find the real Secret Service.
+    priority = -1  # type: ignore[assignment]
 
     def __init__(self) -> None:
         super().__init__()
@@ -34,7 +41,7 @@ class MemoryKeyring(KeyringBackend):
 class HangingKeyring(KeyringBackend):
     """Every call blocks like a Secret Service waiting for an unlock prompt nobody sees."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = -1  # type: ignore[assignment]  # see MemoryKeyring
 
     def __init__(self, seconds: float = 30.0) -> None:
         super().__init__()
@@ -62,7 +69,7 @@ class HangingKeyring(KeyringBackend):
 class LockedKeyring(KeyringBackend):
     """A collection that stays locked (the user dismissed the unlock prompt)."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = -1  # type: ignore[assignment]  # see MemoryKeyring
 
     def get_password(self, service: str, username: str) -> str | None:
         raise KeyringLocked("Failed to unlock the collection!")
@@ -73,7 +80,7 @@ class LockedKeyring(KeyringBackend):
 class LeakyKeyring(KeyringBackend):
     """Fails with the password in its message, as a careless backend might."""
 
-    priority = 1  # type: ignore[assignment]
+    priority = -1  # type: ignore[assignment]  # see MemoryKeyring
 
     def get_password(self, service: str, username: str) -> str | None:
         return None

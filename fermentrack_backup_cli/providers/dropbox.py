@@ -10,6 +10,7 @@ primitives the transfer engine drives. The SDK's own retries are turned off
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -284,9 +285,9 @@ class DropboxTarget:
                     yield to_remote(entry)
             if not result.has_more:
                 return
-            cursor = result.cursor
             result = self.call(
-                f"listing {self.folder}", lambda c=cursor: self.client.files_list_folder_continue(c)
+                f"listing {self.folder}",
+                functools.partial(self.client.files_list_folder_continue, result.cursor),
             )
 
     def stat(self, name: str) -> RemoteFile | None:
