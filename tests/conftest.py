@@ -75,15 +75,16 @@ def memory_keyring(request: pytest.FixtureRequest) -> Iterator[object]:
     if request.node.get_closest_marker("keyring_real"):
         yield None
         return
-    import keyring
+    import keyring.core
 
     from tests.keyring_backends import MemoryKeyring
 
-    previous = keyring.get_keyring()
+    # save the raw slot: keyring.get_keyring() would run backend detection (D-Bus) each test
+    previous = keyring.core._keyring_backend
     backend = MemoryKeyring()
-    keyring.set_keyring(backend)
+    keyring.core.set_keyring(backend)
     yield backend
-    keyring.set_keyring(previous)
+    keyring.core._keyring_backend = previous
 
 
 @pytest.fixture
