@@ -113,6 +113,7 @@ def test_offline_commands_never_import_the_dropbox_sdk(
             code = exc.code
         loaded = sorted(m for m in sys.modules if m == "dropbox" or m.startswith("dropbox."))
         print("DROPBOX_MODULES=" + ",".join(loaded), file=sys.stderr)
+        print("RICH_CONSOLE=" + str("rich.console" in sys.modules), file=sys.stderr)
         sys.exit(code or 0)
     """)
     result = subprocess.run(
@@ -125,6 +126,8 @@ def test_offline_commands_never_import_the_dropbox_sdk(
     )
     assert result.returncode == 0, result.stderr
     assert "DROPBOX_MODULES=\n" in result.stderr
+    if args != ("--help",):  # piped plain output needs no Rich either
+        assert "RICH_CONSOLE=False" in result.stderr
 
 
 def test_two_uploads_at_once_store_once_and_the_second_waits_or_reports_locked(

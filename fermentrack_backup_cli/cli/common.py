@@ -91,10 +91,10 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             if state.debug:
                 raise
             path = _log_exception(exc)
-            state.out.err.print(
-                f"[bold red]error:[/] unexpected {type(exc).__name__}; details in {path}"
+            state.out.fail(
+                f"unexpected {type(exc).__name__}; details in {path}",
+                "run again with --debug to see the traceback",
             )
-            state.out.err.print("[dim]hint: run again with --debug to see the traceback[/]")
             raise typer.Exit(errors.ExitCode.FAILURE) from None
         finally:
             signal.signal(signal.SIGTERM, previous)
