@@ -84,6 +84,25 @@ def _duration(value: Any) -> str:
     return str(value).strip().lower()
 
 
+# retention.* follow restic: -1 means unlimited; keep_within is a calendar duration
+# (m = months, not minutes), validated by the parser the prune planner uses.
+_keep_count = _int_range(-1, 100000)
+
+
+def _keep_within(value: Any) -> str:
+    from .retention import CalendarDuration  # pure; deferred to keep config imports minimal
+
+    text = _str(value).strip().lower().replace(" ", "")
+    try:
+        CalendarDuration.parse(text)
+    except errors.InvalidValue:
+        raise ValueError(
+            "expected a duration like 7d, 2w, 6m or 1y6m (y=years, m=months, w=weeks, "
+            "d=days, h=hours)"
+        ) from None
+    return text
+
+
 @dataclass(frozen=True)
 class Key:
     name: str
@@ -150,13 +169,18 @@ KEYS: dict[str, Key] = {
         Key("upload.parallel", _int_range(1, 16), 1, "chunks of one file uploaded at once"),
         Key("upload.max_attempts", _int_range(1, 100), 6, "attempts per request"),
         Key("upload.max_duration", _duration, "6h", "give up a whole upload run after this"),
-        Key("retention.keep_last", _int_range(0, 100000), None, "keep the newest N backups"),
-        Key("retention.keep_hourly", _int_range(0, 100000), None, "keep the last N hours"),
-        Key("retention.keep_daily", _int_range(0, 100000), None, "keep the last N days"),
-        Key("retention.keep_weekly", _int_range(0, 100000), None, "keep the last N weeks"),
-        Key("retention.keep_monthly", _int_range(0, 100000), None, "keep the last N months"),
-        Key("retention.keep_yearly", _int_range(0, 100000), None, "keep the last N years"),
-        Key("retention.keep_within", _duration, None, "keep everything newer than this"),
+        Key("retention.keep_last", _keep_count, None, "keep the newest N backups (-1: all)"),
+        Key("retention.keep_hourly", _keep_count, None, "keep the last N hours (-1: all)"),
+        Key("retention.keep_daily", _keep_count, None, "keep the last N days (-1: all)"),
+        Key("retention.keep_weekly", _keep_count, None, "keep the last N weeks (-1: all)"),
+        Key("retention.keep_monthly", _keep_count, None, "keep the last N months (-1: all)"),
+        Key("retention.keep_yearly", _keep_count, None, "keep the last N years (-1: all)"),
+        Key(
+            "retention.keep_within",
+            _keep_within,
+            None,
+            "keep every backup newer than this, counted back from the newest (30d, 2w, 1y6m)",
+        ),
     )
 }
 

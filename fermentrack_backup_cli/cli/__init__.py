@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import config_cmd, connections, providers, status, upload, verify_cmd
+from . import config_cmd, connections, providers, remote, status, upload, verify_cmd
 from .common import state
 
 app = typer.Typer(
@@ -43,7 +43,7 @@ def main_options(
     state.debug = debug
 
 
-for module in (providers, connections, upload, verify_cmd, status):
+for module in (providers, connections, upload, verify_cmd, status, remote):
     module.register(app)
 app.add_typer(config_cmd.app, name="config")
 

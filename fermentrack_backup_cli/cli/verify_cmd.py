@@ -1,4 +1,5 @@
-"""`verify`: prove archives are readable, and that stored copies match."""
+"""`verify`: prove archives are readable, that stored copies match, and (with
+--remote) that the stored copies themselves still restore."""
 
 from __future__ import annotations
 
@@ -6,10 +7,14 @@ from pathlib import Path
 
 import typer
 
+from .. import errors
 from ..errors import ExitCode
-from ..output import human_size
+from ..models import ArchiveReport
+from ..output import Output, human_size
+from ..remote import RemoteCheck, checks_exit_code, verify_remote
 from ..service import verify_paths
-from .common import JsonOpt, any_to_json, get_app, handle_errors, setup
+from .common import JsonOpt, any_to_json, exit_with, get_app, handle_errors, setup
+from .remote import watching
 
 
 def register(app: typer.Typer) -> None:
@@ -18,29 +23,102 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def verify(
-    paths: list[Path] = typer.Argument(..., help="Archives, or folders of archives."),
+    items: list[str] | None = typer.Argument(
+        None,
+        metavar="[PATHS]...",
+        help="Archives or folders of archives; with --remote, names of stored backups.",
+    ),
     to: str | None = typer.Option(
-        None, "--to", metavar="CONNECTION", help="Also check the stored copy at this target."
+        None, "--to", metavar="CONNECTION", help="The target holding the stored copies."
+    ),
+    remote: bool = typer.Option(
+        False, "--remote", help="Verify stored copies at the target, streamed, not saved."
+    ),
+    all_: bool = typer.Option(False, "--all", help="With --remote: every stored backup."),
+    latest: int | None = typer.Option(
+        None, "--latest", metavar="N", min=1, help="With --remote: the newest N stored backups."
     ),
     json: bool = JsonOpt,
 ) -> None:
     """Read every member of each archive and find the Fermentrack data dump.
 
-    Example: fermentrack-backup verify /home/pi/fermentrack2/backups --to usb
+    Example: fermentrack-backup verify --remote --latest 1 --to dropbox
     """
     out = setup(json=json)
-    reports = verify_paths(get_app(), paths, to)
+    names = items or []
+    if remote or all_ or latest is not None:
+        _check_remote_args(names, all_, latest)
+        with watching(out) as watcher:
+            checks = verify_remote(get_app(), to, names, latest=latest, watcher=watcher)
+        if json:
+            out.data(any_to_json(checks))
+        else:
+            _show_checks(out, checks)
+        exit_with(checks_exit_code(checks))
+        return
+    if not names:
+        raise errors.UsageError(
+            "nothing to verify",
+            "pass archives or a folder, or --remote NAME / --remote --all with --to",
+        )
+    reports = verify_paths(get_app(), [Path(n) for n in names], to)
     if json:
         out.data(any_to_json(reports))
     else:
-        for r in reports:
-            name = Path(r.path).name
-            if r.ok:
-                out.line(
-                    f"ok: {name} ({r.format}, {r.members} members, file_version "
-                    f"{r.file_version}, {human_size(r.size)})"
-                )
-            else:
-                out.line(f"FAILED: {name}: {'; '.join(r.problems)}")
+        _show_reports(out, reports)
     if any(not r.ok for r in reports):
         raise typer.Exit(ExitCode.VERIFY)
+
+
+def _check_remote_args(names: list[str], all_: bool, latest: int | None) -> None:
+    if names and (all_ or latest is not None):
+        raise errors.UsageError(
+            "give stored backup names or --all/--latest, not both", "e.g. verify --remote --all"
+        )
+    if all_ and latest is not None:
+        raise errors.UsageError("--all and --latest exclude each other", "use one of them")
+    if not names and not all_ and latest is None:
+        raise errors.UsageError(
+            "--remote needs stored backup names, --all or --latest N",
+            "e.g. verify --remote --latest 1 --to dropbox (see `remote ls`)",
+        )
+
+
+def _show_reports(out: Output, reports: list[ArchiveReport]) -> None:
+    for r in reports:
+        name = Path(r.path).name
+        if r.ok:
+            out.line(
+                f"ok: {name} ({r.format}, {r.members} members, file_version "
+                f"{r.file_version}, {human_size(r.size)})"
+            )
+        else:
+            out.line(f"FAILED: {name}: {'; '.join(r.problems)}")
+
+
+def _hash_state(c: RemoteCheck) -> str:
+    if c.expected_hash is None or c.content_hash is None:
+        return "not compared"
+    return f"matches {c.hash_source}" if c.content_hash == c.expected_hash else "DIFFERS"
+
+
+def _show_checks(out: Output, checks: list[RemoteCheck]) -> None:
+    rows = [
+        (
+            c.name,
+            "ok" if c.ok else "FAILED",
+            c.format or "",
+            c.members or "",
+            human_size(c.size),
+            _hash_state(c),
+            "; ".join(c.problems),
+        )
+        for c in checks
+    ]
+    columns = ("name", "result", "format", "members", "size", "content hash", "problems")
+    out.table("Stored backups", columns, rows)
+    failed = sum(not c.ok for c in checks)
+    if failed:
+        out.err.print(f"[bold red]{failed} of {len(checks)} stored backup(s) failed[/]")
+    else:
+        out.info(f"all {len(checks)} stored backup(s) verified")

@@ -1,0 +1,205 @@
+"""`remote ls`, `download` and `prune`: what is stored at a target, bring one back,
+keep a bounded history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from ..models import iso
+from ..output import Output, human_size
+from ..remote import NullWatcher, PruneReport, Watcher, download, list_backups, prune
+from .common import JsonOpt, exit_with, get_app, handle_errors, setup
+
+ToOpt = typer.Option(
+    None,
+    "--to",
+    metavar="CONNECTION",
+    help="Connection id, prefix or label, or local:DIR (default: the default connection).",
+)
+
+remote_app = typer.Typer(
+    name="remote",
+    help="Look at the backups stored at a target.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    remote_app.command("ls")(ls)
+    app.add_typer(remote_app, name="remote")
+    app.command("download")(download_cmd)
+    app.command("prune")(prune_cmd)
+
+
+class BarWatcher:
+    """A Rich progress bar on stderr for one stream at a time."""
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def started(self, name: str, total: int, done: int) -> None:
+        self.task = self.progress.add_task(name, total=total, completed=done)
+
+    def advance(self, nbytes: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, nbytes)
+
+    def finished(self) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+
+
+@contextmanager
+def watching(out: Output) -> Iterator[Watcher]:
+    """Progress bars on a terminal only; cron and --json get none."""
+    if not out.stderr_tty or out.quiet or out.json:
+        yield NullWatcher()
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(
+        TextColumn("{task.description}"), *columns, console=out.err, transient=True
+    ) as progress:
+        yield BarWatcher(progress)
+
+
+@handle_errors
+def ls(to: str | None = ToOpt, json: bool = JsonOpt) -> None:
+    """List the backups stored at a target, newest first.
+
+    Example: fermentrack-backup remote ls --to dropbox
+    """
+    out = setup(json=json)
+    where, backups = list_backups(get_app(), to)
+    if json:
+        out.data([b.to_json() for b in backups])
+        return
+    if not backups:
+        out.info(f"no backups stored in {where}")
+        return
+    rows = [
+        (
+            b.file.name,
+            human_size(b.file.size),
+            iso(b.file.modified),
+            (b.file.content_hash or "")[:12],
+            "yes" if b.known else "no",
+            _verified(b.last_verified_ok, iso(b.last_verified)),
+        )
+        for b in backups
+    ]
+    columns = ("name", "size", "modified", "content hash", "known", "last verified")
+    out.table(f"Backups in {where}", columns, rows)
+    total = sum(b.file.size for b in backups)
+    out.info(f"{len(backups)} backup(s), {human_size(total)}")
+
+
+def _verified(ok: bool | None, when: str | None) -> str:
+    if ok is None:
+        return "never"
+    return f"{'ok' if ok else 'FAILED'} {when}"
+
+
+@handle_errors
+def download_cmd(
+    name: str = typer.Argument(..., help="A stored backup's name, as `remote ls` shows it."),
+    to: str | None = ToOpt,
+    output: Path = typer.Option(
+        Path(), "--output", "-o", metavar="DIR", help="Folder to save it in."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing local file."),
+    json: bool = JsonOpt,
+) -> None:
+    """Download (restore) a stored backup, checked against its content hash.
+
+    Example: fermentrack-backup download 2026-11-27T03.00.00.tar.xz --to dropbox -o ~/restore
+    """
+    out = setup(json=json)
+    with watching(out) as watcher:
+        result = download(get_app(), name, to, output, force=force, watcher=watcher)
+    if json:
+        out.data(result.to_json())
+        return
+    resumed = f", resumed at {result.resumed_from} bytes" if result.resumed_from else ""
+    out.line(f"downloaded: {result.name} -> {result.path} ({human_size(result.size)}{resumed})")
+
+
+def _count(flag: str, what: str) -> Any:
+    return typer.Option(None, flag, metavar="N", min=-1, help=f"Keep {what} (-1: unlimited).")
+
+
+@handle_errors
+def prune_cmd(
+    to: str | None = ToOpt,
+    keep_last: int | None = _count("--keep-last", "the newest N backups"),
+    keep_hourly: int | None = _count("--keep-hourly", "the newest backup of each of N hours"),
+    keep_daily: int | None = _count("--keep-daily", "the newest backup of each of N days"),
+    keep_weekly: int | None = _count("--keep-weekly", "the newest backup of each of N weeks"),
+    keep_monthly: int | None = _count("--keep-monthly", "the newest backup of each of N months"),
+    keep_yearly: int | None = _count("--keep-yearly", "the newest backup of each of N years"),
+    keep_within: str | None = typer.Option(
+        None,
+        "--keep-within",
+        metavar="DURATION",
+        help="Keep every backup within this of the newest (7d, 2w, 6m, 1y6m; m = months).",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show the plan, delete nothing."),
+    json: bool = JsonOpt,
+) -> None:
+    """Delete old backups at a target, restic-style (no flags: the retention.* config).
+
+    Example: fermentrack-backup prune --to dropbox --keep-daily 7 --keep-weekly 4 --dry-run
+    """
+    out = setup(json=json)
+    rules = {
+        "keep_last": keep_last,
+        "keep_hourly": keep_hourly,
+        "keep_daily": keep_daily,
+        "keep_weekly": keep_weekly,
+        "keep_monthly": keep_monthly,
+        "keep_yearly": keep_yearly,
+        "keep_within": keep_within,
+    }
+    report = prune(get_app(), to, rules, dry_run=dry_run)
+    if json:
+        out.data(report.to_json())
+    else:
+        show_prune(out, report)
+    exit_with(report.exit_code)
+
+
+def show_prune(out: Output, report: PruneReport) -> None:
+    """The plan as a table (kept with their rules, removed), then one summary line."""
+    rows = [
+        (
+            "keep" if d.keep else ("would remove" if report.dry_run else "remove"),
+            d.file.name,
+            human_size(d.file.size),
+            ", ".join(d.reasons),
+        )
+        for d in report.decisions
+    ]
+    if rows:
+        title = f"Prune {report.target} ({report.policy})"
+        out.table(title, ("action", "name", "size", "why"), rows)
+    gone = [d.file for d in report.removed if report.dry_run or d.file.name in report.deleted]
+    verb = "would remove" if report.dry_run else "removed"
+    freed = human_size(sum(f.size for f in gone))
+    out.info(f"kept {len(report.kept)}, {verb} {len(gone)} backup(s) ({freed})")
+    for name in report.failed:
+        out.err.print(f"[bold red]failed:[/] could not delete {name}")
