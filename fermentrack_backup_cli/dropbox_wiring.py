@@ -7,6 +7,7 @@ connection, marking a connection `needs_relink`, and revoking on unlink.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from typing import TypeVar
@@ -72,13 +73,39 @@ def credentials(app: App, conn: Connection) -> Credentials:
     return Credentials(key, secret, token)
 
 
+@dataclasses.dataclass
+class _RelinkMarkingPolicy(RetryPolicy):
+    """A RetryPolicy that marks the connection needs_relink when its token is refused.
+
+    Every call of a connection's target (the transfer engine's too) goes through its
+    policy, so this is the one place that sees a revoked refresh token mid-upload.
+    """
+
+    on_refused: Callable[[], None] | None = None
+
+    def call(self, func: Callable[[], T], what: str) -> T:
+        try:
+            return super().call(func, what)
+        except errors.NeedsRelink:
+            if self.on_refused is not None:
+                self.on_refused()
+            raise
+
+
+def _marking(app: App, conn: Connection, retry: RetryPolicy) -> RetryPolicy:
+    fields = {f.name: getattr(retry, f.name) for f in dataclasses.fields(RetryPolicy)}
+    return _RelinkMarkingPolicy(
+        **fields, on_refused=lambda: app.history.update_connection(conn.id, state="needs_relink")
+    )
+
+
 def dropbox_target(app: App, conn: Connection, retry: RetryPolicy | None = None) -> DropboxTarget:
     from .transfer import uploader_for  # the engine; no SDK import of its own
 
     target = DropboxTarget(
         make_client(credentials(app, conn), ca_certs=ca_certs()),
         app.settings.get("remote_folder"),
-        retry or retry_policy(app),
+        _marking(app, conn, retry or retry_policy(app)),
     )
     target._uploader = uploader_for(app, conn.id)
     return target

@@ -94,11 +94,20 @@ class ConnectionStatus:
 
 
 def connection_status(
-    app: App, conn_ref: str | None = None, *, max_age_s: float | None = None
+    app: App,
+    conn_ref: str | None = None,
+    *,
+    max_age_s: float | None = None,
+    offline: bool = False,
 ) -> list[ConnectionStatus]:
+    """Each connection's health; online checks unless `offline` (history only)."""
+    from .health import check
+
     conns = [app.resolve(conn_ref)] if conn_ref else app.history.connections()
     statuses = []
     for conn in conns:
+        health = check(app, conn, offline=offline)
+        conn = app.history.get_connection(conn.id) or conn  # a check may mark needs_relink
         success = app.history.last_upload(conn.id, "completed")
         failure = app.history.last_upload(conn.id, "failed")
         problems: list[str] = []
@@ -106,6 +115,8 @@ def connection_status(
             problems.append(
                 f"state is {conn.state}: run `fermentrack-backup link {conn.provider}` again"
             )
+        if not (conn.state == "needs_relink" and health.extra.get("error_code") == "needs_relink"):
+            problems.extend(health.problems)  # (the state line above already says it)
         status = ConnectionStatus(
             conn.id,
             conn.label,
@@ -116,7 +127,7 @@ def connection_status(
             (),
             success,
             failure,
-            {},
+            health.extra,
         )
         age = status.last_success_age_s
         if max_age_s is not None and (age is None or age > max_age_s):

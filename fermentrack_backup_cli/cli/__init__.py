@@ -5,7 +5,17 @@ from __future__ import annotations
 import typer
 
 from .. import __version__
-from . import config_cmd, connections, providers, remote, status, upload, verify_cmd
+from . import (
+    config_cmd,
+    connections,
+    doctor,
+    link_dropbox,
+    providers,
+    remote,
+    status,
+    upload,
+    verify_cmd,
+)
 from .common import state
 
 app = typer.Typer(
@@ -43,8 +53,9 @@ def main_options(
     state.debug = debug
 
 
-for module in (providers, connections, upload, verify_cmd, status, remote):
+for module in (providers, connections, upload, verify_cmd, status, doctor, remote):
     module.register(app)
+link_dropbox.register(connections.link_app)
 app.add_typer(config_cmd.app, name="config")
 
 

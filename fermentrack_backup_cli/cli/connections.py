@@ -6,8 +6,10 @@ from pathlib import Path
 
 import typer
 
-from ..models import iso
-from .common import JsonOpt, any_to_json, get_app, handle_errors, setup
+from .. import errors
+from ..app import App
+from ..models import Connection, iso
+from .common import JsonOpt, get_app, handle_errors, setup, stdin_is_tty
 
 link_app = typer.Typer(
     help="Link a storage target (a local folder or a Dropbox account).", no_args_is_help=True
@@ -42,9 +44,11 @@ def connections(json: bool = JsonOpt) -> None:
     Example: fermentrack-backup connections --json
     """
     out = setup(json=json)
-    conns = get_app().history.connections()
+    app = get_app()
+    conns = app.history.connections()
+    where = _token_locations(app, conns)
     if json:
-        out.data(any_to_json(conns))
+        out.data([{**c.to_json(), "token_location": where.get(c.token_store)} for c in conns])
         return
     if not conns:
         out.info(
@@ -59,7 +63,7 @@ def connections(json: bool = JsonOpt) -> None:
             c.account_email or c.location or "",
             c.account_name or "",
             c.state,
-            c.token_store or "-",
+            where.get(c.token_store) or "-",
             iso(c.created_at),
             iso(c.last_used_at) or "never",
         )
@@ -67,7 +71,17 @@ def connections(json: bool = JsonOpt) -> None:
     ]
     out.table(
         "Connections",
-        ("id", "provider", "label", "account", "name", "state", "token", "created", "last used"),
+        (
+            "id",
+            "provider",
+            "label",
+            "account",
+            "name",
+            "state",
+            "token store",
+            "created",
+            "last used",
+        ),
         rows,
     )
 
@@ -84,6 +98,7 @@ def unlink(
     out = setup()
     app = get_app()
     conn = app.resolve(connection)
+    _confirm_unlink(conn, yes)
     if conn.provider == "dropbox":
         from ..dropbox_wiring import revoke_and_forget
 
@@ -91,3 +106,24 @@ def unlink(
             out.warn(warning)
     app.history.remove_connection(conn.id)
     out.line(f"unlinked {conn.label} ({conn.id})")
+
+
+def _token_locations(app: App, conns: list[Connection]) -> dict[str | None, str]:
+    """Where each token store in use keeps its tokens (keyring backend, file path)."""
+    from ..auth.tokens import open_store
+
+    kinds = {c.token_store for c in conns if c.token_store}
+    return {kind: open_store(kind, app.dirs.token_file).describe() for kind in sorted(kinds)}
+
+
+def _confirm_unlink(conn: Connection, yes: bool) -> None:
+    if yes:
+        return
+    what = f"{conn.label} ({conn.id[:8]}, {conn.provider})"
+    if not stdin_is_tty():  # cron, pipes: never wait for an answer nobody gives
+        raise errors.UsageError(
+            f"refusing to unlink {what} without confirmation",
+            f"pass --yes: fermentrack-backup unlink {conn.id[:8]} --yes",
+        )
+    if not typer.confirm(f"Unlink {what}? Its upload history is kept.", default=False):
+        raise errors.Cancelled("nothing was unlinked", None)

@@ -1,16 +1,32 @@
-"""`status`: is every connection healthy and backing up?"""
+"""`status`: is every connection healthy, reachable and backing up?"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from ..config import parse_duration
 from ..errors import ExitCode, InvalidValue
-from ..output import human_age
-from ..service import connection_status
+from ..output import Output, human_age, human_size
+from ..service import ConnectionStatus, connection_status
 from .common import JsonOpt, any_to_json, get_app, handle_errors, setup
+
+COLUMNS = (
+    "connection",
+    "provider",
+    "health",
+    "state",
+    "token",
+    "account",
+    "space",
+    "stored",
+    "last success",
+    "last failure",
+    "last verified",
+    "problems",
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -21,6 +37,9 @@ def register(app: typer.Typer) -> None:
 def status(
     connection: str | None = typer.Argument(None, help="Only this connection."),
     json: bool = JsonOpt,
+    offline: bool = typer.Option(
+        False, "--offline", help="No network calls: report from the history database only."
+    ),
     max_age: str | None = typer.Option(
         None,
         "--max-age",
@@ -28,7 +47,7 @@ def status(
         help="Unhealthy when the last success is older (26h).",
     ),
 ) -> None:
-    """Show each connection's last successful upload and last failure.
+    """Check each connection (token, account, space, stored backups) and its last upload.
 
     Example: fermentrack-backup status --max-age 26h
     """
@@ -37,41 +56,47 @@ def status(
         max_age_s = parse_duration(max_age) if max_age else None
     except ValueError as exc:
         raise InvalidValue(f"invalid --max-age: {exc}", "e.g. --max-age 26h") from None
-    statuses = connection_status(get_app(), connection, max_age_s=max_age_s)
+    statuses = connection_status(get_app(), connection, max_age_s=max_age_s, offline=offline)
     if json:
         out.data(any_to_json(statuses))
     elif not statuses:
         out.info("no connections; link one with `fermentrack-backup link local DIR`")
     else:
-        rows = []
-        for s in statuses:
-            ok = s.last_success
-            bad = s.last_failure
-            rows.append(
-                (
-                    s.label,
-                    s.provider,
-                    "ok" if s.healthy else "UNHEALTHY",
-                    s.state,
-                    f"{Path(ok.local_path).name} ({human_age(s.last_success_age_s)})"
-                    if ok
-                    else "never",
-                    f"{Path(bad.local_path).name}: {bad.error_code}" if bad else "",
-                    "; ".join(s.problems),
-                )
-            )
-        out.table(
-            "Status",
-            (
-                "connection",
-                "provider",
-                "health",
-                "state",
-                "last success",
-                "last failure",
-                "problems",
-            ),
-            rows,
-        )
+        _table(out, statuses)
     if any(not s.healthy for s in statuses):
         raise typer.Exit(ExitCode.UNHEALTHY)
+
+
+def _table(out: Output, statuses: list[ConnectionStatus]) -> None:
+    out.table("Status", COLUMNS, [_row(s) for s in statuses])
+
+
+def _row(s: ConnectionStatus) -> tuple[Any, ...]:
+    ok, bad, extra = s.last_success, s.last_failure, s.extra
+    account = extra.get("account") or {}
+    space = extra.get("space") or {}
+    stored = extra.get("stored")
+    verified = extra.get("last_verification")
+    return (
+        s.label,
+        s.provider,
+        "ok" if s.healthy else "UNHEALTHY",
+        s.state,
+        "refreshes" if extra.get("token_refreshes") else "-",
+        account.get("email", ""),
+        f"{human_size(space['used'])} of {human_size(space['allocated'])}" if space else "",
+        (
+            f"{stored['count']} ({human_size(stored['total_size'])}), newest "
+            f"{stored['newest'] or '-'} ({human_age(stored['newest_age_s'])})"
+            if stored
+            else ""
+        ),
+        f"{Path(ok.local_path).name} ({human_age(s.last_success_age_s)})" if ok else "never",
+        f"{Path(bad.local_path).name}: {bad.error_code}" if bad else "",
+        (
+            f"{'ok' if verified['ok'] else 'FAILED'} ({human_age(verified['age_s'])})"
+            if verified
+            else "never"
+        ),
+        "; ".join(s.problems),
+    )

@@ -366,14 +366,52 @@ class DropboxTarget:
 
     # upload-session primitives for the transfer engine --------------------------------
 
+    # `converting` lets requests' exceptions through (they subclass OSError), and a reset
+    # in the middle of a TLS stream surfaces as requests' SSLError (SSLEOFError, "bad
+    # record mac"). While uploading, only a failed certificate check is a TLS problem;
+    # any other transport failure is a lost connection worth retrying.
+
     def _mode(self, overwrite: bool) -> dbx_files.WriteMode:
         return dbx_files.WriteMode.overwrite if overwrite else dbx_files.WriteMode.add
+
+    @staticmethod
+    def _cert_failure(exc: BaseException) -> bool:
+        import ssl  # loaded already by requests; local so the module header stays shared
+
+        seen: set[int] = set()
+        todo: list[Any] = [exc]
+        while todo:
+            node = todo.pop()
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            if isinstance(node, ssl.SSLCertVerificationError):
+                return True
+            todo.extend([getattr(node, "reason", None), node.__cause__, node.__context__])
+            todo.extend(a for a in getattr(node, "args", ()) if isinstance(a, BaseException))
+        return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _converting_upload(what: str) -> Iterator[None]:
+        """`converting`, plus transport failures as retryable network errors."""
+        try:
+            with converting(what):
+                yield
+        except requests.exceptions.RequestException as exc:
+            if isinstance(exc, requests.exceptions.SSLError) and DropboxTarget._cert_failure(exc):
+                raise convert(exc, what) from None
+            raise errors.Transient(
+                f"connection lost while {what} ({type(exc).__name__})",
+                "check the network connection",
+                code="network",
+            ) from None
 
     def upload_small(
         self, data: bytes, name: str, content_hash: str, overwrite: bool
     ) -> RemoteFile:
         path = self.remote_path(name)
-        with converting(path):
+        with self._converting_upload(path):
             md = self.client.files_upload(
                 data,
                 path,
@@ -384,10 +422,10 @@ class DropboxTarget:
         return to_remote(md)
 
     def session_start(
-        self, data: bytes, content_hash: str, *, concurrent: bool, close: bool = False
+        self, data: bytes, content_hash: str | None, *, concurrent: bool, close: bool = False
     ) -> str:
         session_type = dbx_files.UploadSessionType.concurrent if concurrent else None
-        with converting("starting an upload session"):
+        with self._converting_upload("starting an upload session"):
             result = self.client.files_upload_session_start(
                 data,
                 close=close,
@@ -400,7 +438,7 @@ class DropboxTarget:
         self, session_id: str, offset: int, data: bytes, content_hash: str | None, *, close: bool
     ) -> None:
         cursor = dbx_files.UploadSessionCursor(session_id, offset)
-        with converting(f"uploading at offset {offset}"):
+        with self._converting_upload(f"uploading at offset {offset}"):
             self.client.files_upload_session_append_v2(
                 data, cursor, close=close, content_hash=content_hash
             )
@@ -417,7 +455,7 @@ class DropboxTarget:
         path = self.remote_path(name)
         cursor = dbx_files.UploadSessionCursor(session_id, offset)
         commit = dbx_files.CommitInfo(path, mode=self._mode(overwrite), strict_conflict=False)
-        with converting(path):
+        with self._converting_upload(path):
             md = self.client.files_upload_session_finish(
                 data, cursor, commit, content_hash=content_hash
             )
@@ -449,3 +487,145 @@ class _ResponseStream(io.RawIOBase):
     def close(self) -> None:
         self.response.close()
         super().close()
+
+
+# OAuth: authorize URL, code exchange, token-endpoint errors --------------------------
+#
+# The SDK's DropboxOAuth2FlowBase builds the authorize URL (honouring DROPBOX_WEB_HOST)
+# and gives us its pinned requests session. Its `_finish` sends only the PKCE verifier
+# when PKCE is on; a confidential app (with a secret) should authenticate too, so the
+# exchange posts the form itself: code_verifier always, client_secret when configured.
+
+OAUTH_TIMEOUT_S = 30.0
+_RESTART = "run `fermentrack-backup link dropbox` again and use the new code within 10 minutes"
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a successful code exchange returns; only `refresh_token` is ever stored."""
+
+    refresh_token: str
+    account_id: str | None
+
+    def __repr__(self) -> str:
+        return f"TokenGrant(refresh_token=***, account_id={self.account_id!r})"
+
+
+def _oauth_flow(app_key: str, app_secret: str | None, ca_certs: str | None, timeout: float) -> Any:
+    from dropbox.oauth import DropboxOAuth2FlowBase
+
+    return DropboxOAuth2FlowBase(
+        app_key,
+        app_secret or None,
+        token_access_type="offline",  # noqa: S106  # an OAuth mode, not a password
+        use_pkce=True,  # the flow's own verifier is unused: ours comes from auth.session
+        timeout=timeout,
+        ca_certs=ca_certs,
+    )
+
+
+def authorize_url(
+    app_key: str, *, redirect_uri: str | None, state: str | None, code_challenge: str
+) -> str:
+    """The /oauth2/authorize address: offline access, PKCE S256, optional redirect."""
+    flow = _oauth_flow(app_key, None, None, OAUTH_TIMEOUT_S)
+    return str(
+        flow._get_authorize_url(redirect_uri, state, "offline", code_challenge=code_challenge)
+    )
+
+
+def exchange_code(
+    app_key: str,
+    app_secret: str | None,
+    code: str,
+    *,
+    redirect_uri: str | None,
+    code_verifier: str,
+    ca_certs: str | None = None,
+    timeout: float = OAUTH_TIMEOUT_S,
+) -> TokenGrant:
+    """Trade an authorization code for a refresh token (PKCE, plus the secret if any)."""
+    flow = _oauth_flow(app_key, app_secret, ca_certs, timeout)
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "client_id": app_key,
+        "code_verifier": code_verifier,
+    }
+    if app_secret:
+        form["client_secret"] = app_secret
+    if redirect_uri is not None:
+        form["redirect_uri"] = redirect_uri
+    try:
+        resp = flow.requests_session.post(
+            flow.build_url("/oauth2/token"), data=form, timeout=timeout
+        )
+    except requests.exceptions.RequestException as exc:
+        raise _oauth_network_error(exc) from None
+    if resp.status_code != 200:
+        raise token_error(resp.status_code, _json_or_empty(resp), redirect_uri)
+    body = _json_or_empty(resp)
+    refresh = body.get("refresh_token")
+    if not isinstance(refresh, str) or not refresh:
+        raise errors.AuthError(
+            "Dropbox did not return a refresh token",
+            "the app must allow offline access; " + _RESTART,
+            code="no_refresh_token",
+        )
+    account = body.get("account_id")
+    return TokenGrant(refresh, account if isinstance(account, str) else None)
+
+
+def _json_or_empty(resp: requests.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def token_error(status: int, body: dict[str, Any], redirect_uri: str | None) -> errors.BackupError:
+    """An /oauth2/token failure as one of our errors; never echoes the request."""
+    error = str(body.get("error") or "")
+    description = str(body.get("error_description") or "")
+    if "redirect_uri" in description or error == "invalid_redirect_uri":
+        shown = redirect_uri or "(none)"
+        return errors.AuthError(
+            f"Dropbox refused the redirect URI {shown}",
+            f"add exactly {shown} (trailing slash included) under OAuth 2 > Redirect URIs "
+            "in the Dropbox app console, or use --no-browser",
+            code="invalid_redirect_uri",
+        )
+    if error == "invalid_grant":
+        return errors.AuthError(
+            "the code is invalid or already used", _RESTART, code="invalid_grant"
+        )
+    if error == "invalid_client":
+        return errors.AuthError(
+            "Dropbox rejected the app key or secret (invalid_client)",
+            "check dropbox.app_key / dropbox.app_secret (DROPBOX_APP_KEY/DROPBOX_APP_SECRET) "
+            "against the app console",
+            code="invalid_client",
+        )
+    if status >= 500 or status == 429:
+        return errors.NetworkError(
+            f"Dropbox's token endpoint answered HTTP {status}",
+            "try again in a few minutes",
+            code="server_error",
+        )
+    name = "".join(c for c in error if c.isalnum() or c in "_.-")[:64] or f"HTTP {status}"
+    return errors.AuthError(f"Dropbox refused the code exchange ({name})", _RESTART)
+
+
+def _oauth_network_error(exc: requests.exceptions.RequestException) -> errors.NetworkError:
+    if isinstance(exc, requests.exceptions.SSLError):
+        return errors.NetworkError(
+            "TLS verification failed talking to Dropbox",
+            "behind a proxy with its own CA, set REQUESTS_CA_BUNDLE or SSL_CERT_FILE",
+            code="tls",
+        )
+    return errors.NetworkError(
+        f"cannot reach Dropbox to finish linking ({type(exc).__name__})",
+        "check the network connection (and HTTPS_PROXY / NO_PROXY), then link again",
+        code="network",
+    )

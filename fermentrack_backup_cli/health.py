@@ -1,0 +1,226 @@
+"""Health checks of one connection for `status` (and `doctor`'s token line).
+
+Online: does the token refresh, does the account answer, how much space is used,
+and what is stored (number and total size of backups in the remote folder, the
+newest and its age). Always, from history alone: the last deep verification.
+`offline=True` makes no network calls. Dropbox calls go through dropbox_wiring,
+imported only when a Dropbox connection is checked online (it loads the SDK).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from . import errors
+from .app import App
+from .models import Connection, RemoteFile, is_archive_name, iso, parse_iso, utcnow
+from .providers.base import Space, Target
+from .retry import RetryPolicy
+
+T = TypeVar("T")
+
+
+@dataclass
+class Health:
+    """What the checks found: problems make a connection unhealthy; `extra` goes to JSON."""
+
+    problems: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def check(app: App, conn: Connection, *, offline: bool) -> Health:
+    health = Health()
+    health.extra["last_verification"] = last_verification(app, conn.id)
+    if offline:
+        health.extra["checked"] = "offline"
+        return health
+    health.extra["checked"] = "online"
+    try:
+        if conn.provider == "dropbox":
+            _check_dropbox(app, conn, health)
+        else:
+            _check_storage(app.connection_target(conn), health)
+    except errors.BackupError as exc:
+        hint = f" ({exc.hint})" if exc.hint else ""
+        health.problems.append(f"{exc.message}{hint}")
+        health.extra["error_code"] = exc.code
+    return health
+
+
+def _check_dropbox(app: App, conn: Connection, health: Health) -> None:
+    from .dropbox_wiring import dropbox_target, guarded
+
+    def run(func: Callable[[], T]) -> T:
+        return guarded(app, conn, func)
+
+    target = run(lambda: dropbox_target(app, conn, RetryPolicy(max_attempts=2)))
+    run(target.refresh)
+    health.extra["token_refreshes"] = True
+    account = run(target.account)
+    health.extra["account"] = {"email": account.email, "name": account.name}
+    _check_storage(target, health, run)
+
+
+def _check_storage(
+    target: Target, health: Health, run: Callable[[Callable[[], Any]], Any] | None = None
+) -> None:
+    call = run or (lambda func: func())
+    space: Space | None = call(target.space)
+    if space is not None:
+        health.extra["space"] = {
+            "used": space.used,
+            "allocated": space.allocated,
+            "free": space.free,
+        }
+    files: list[RemoteFile] = call(
+        lambda: [f for f in target.list_files() if is_archive_name(f.name)]
+    )
+    health.extra["stored"] = storage_summary(files, target.description)
+
+
+def storage_summary(files: list[RemoteFile], where: str) -> dict[str, Any]:
+    dated = [f for f in files if f.modified is not None]
+    newest = max(dated, key=lambda f: (f.modified, f.name)) if dated else None
+    age = None
+    if newest is not None and newest.modified is not None:
+        age = (utcnow() - newest.modified).total_seconds()
+    return {
+        "folder": where,
+        "count": len(files),
+        "total_size": sum(f.size for f in files),
+        "newest": newest.name if newest else None,
+        "newest_modified": iso(newest.modified) if newest else None,
+        "newest_age_s": age,
+    }
+
+
+def last_verification(app: App, conn_id: str) -> dict[str, Any] | None:
+    rows = list(app.history.verifications(conn_id).values())
+    if not rows:
+        return None
+    latest = max(rows, key=lambda r: str(r["verified_at"]))
+    when = parse_iso(latest["verified_at"])
+    return {
+        "time": latest["verified_at"],
+        "age_s": (utcnow() - when).total_seconds() if when else None,
+        "remote_path": latest["remote_path"],
+        "ok": bool(latest["ok"]),
+        "failed": sum(1 for r in rows if not r["ok"]),
+        "verified": len(rows),
+    }
+
+
+# doctor ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One `doctor` line: ok, or what is wrong and the fix."""
+
+    name: str
+    ok: bool
+    detail: str
+    fix: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
+
+
+def _failed(name: str, exc: errors.BackupError) -> Check:
+    return Check(name, False, exc.message, exc.hint)
+
+
+def doctor_checks(config: str | None) -> list[Check]:
+    """Python, config, providers, token store, data dir, and each connection's token."""
+    import sys
+
+    version = ".".join(map(str, sys.version_info[:3]))
+    checks = [Check("python", sys.version_info >= (3, 11), f"Python {version}", "use 3.11+")]
+    try:
+        app = App.create(config)
+    except errors.BackupError as exc:
+        return [*checks, _failed("config", exc)]
+    try:
+        checks.append(Check("config", True, f"{app.settings.path} is valid"))
+        checks.append(_provider_check(app))
+        checks.append(_token_store_check(app))
+        checks.append(_data_dir_check(app))
+        checks.extend(_connection_check(app, conn) for conn in app.history.connections())
+    finally:
+        app.close()
+    return checks
+
+
+def _provider_check(app: App) -> Check:
+    from .auth.listener import redirect_uri_for
+
+    key = app.settings.get("dropbox.app_key")
+    if not key:
+        return Check(
+            "dropbox",
+            False,
+            "the Dropbox provider is not enabled (DROPBOX_APP_KEY / dropbox.app_key not set)",
+            "`fermentrack-backup config set dropbox.app_key KEY`, or point env_file at "
+            "Fermentrack's .envs/.production/.django",
+        )
+    kind = "with app secret" if app.settings.get("dropbox.app_secret") else "PKCE only"
+    uri = redirect_uri_for(int(app.settings.get("oauth.callback_port")))
+    return Check(
+        "dropbox",
+        True,
+        f"enabled ({kind}, key from {app.settings.source('dropbox.app_key')}); "
+        f"redirect URI to register: {uri}",
+    )
+
+
+def _token_store_check(app: App) -> Check:
+    from .auth.tokens import open_store
+
+    try:
+        store = open_store(str(app.settings.get("token_store")), app.dirs.token_file)
+        where = store.describe()
+        store.probe()
+    except errors.BackupError as exc:
+        return _failed("token store", exc)
+    return Check("token store", True, f"{where}: a probe entry was written, read and deleted")
+
+
+def _data_dir_check(app: App) -> Check:
+    import os
+    import tempfile
+    from pathlib import Path
+
+    from .paths import ensure_dir
+
+    try:
+        ensure_dir(app.dirs.data)
+        fd, name = tempfile.mkstemp(dir=app.dirs.data, prefix=".doctor-")
+        os.close(fd)
+        Path(name).unlink()
+    except OSError as exc:
+        return Check(
+            "data dir",
+            False,
+            f"{app.dirs.data} is not writable ({exc.strerror or exc})",
+            "fix its owner/permissions, or set FERMENTRACK_BACKUP_HOME",
+        )
+    return Check("data dir", True, f"{app.dirs.data} is writable")
+
+
+def _connection_check(app: App, conn: Connection) -> Check:
+    name = f"connection {conn.label}"
+    try:
+        if conn.provider == "dropbox":
+            from .dropbox_wiring import dropbox_target, guarded
+
+            target = guarded(
+                app, conn, lambda: dropbox_target(app, conn, RetryPolicy(max_attempts=2))
+            )
+            guarded(app, conn, target.refresh)
+            return Check(name, True, "the Dropbox token refreshes")
+        app.connection_target(conn)
+    except errors.BackupError as exc:
+        return _failed(name, exc)
+    return Check(name, True, f"{conn.location} is usable")
