@@ -83,6 +83,10 @@ MIGRATIONS: Sequence[str] = (
         PRIMARY KEY (connection_id, remote_path)
     );
     """,
+    # 4: the kind of a recorded upload session (a concurrent one is continued chunk-wise)
+    """
+    ALTER TABLE upload_sessions ADD COLUMN session_type TEXT NOT NULL DEFAULT 'sequential';
+    """,
 )
 
 _CONNECTION_COLUMNS = (
@@ -313,19 +317,25 @@ class History:
     # upload sessions (resume across runs) ---------------------------------------
 
     def save_session(self, connection_id: str, remote_path: str, **fields: Any) -> None:
+        """Record an upload session's progress; `created_at` restarts with a new session id."""
         now = iso(utcnow())
+        values = {"session_type": "sequential", **fields}
         with self.transaction() as db:
             db.execute(
                 "INSERT INTO upload_sessions (connection_id, remote_path, local_path, size, "
-                "mtime_ns, session_id, committed_offset, block_digests, created_at, updated_at) "
+                "mtime_ns, session_id, committed_offset, block_digests, session_type, "
+                "created_at, updated_at) "
                 "VALUES (:connection_id, :remote_path, :local_path, :size, :mtime_ns, "
-                ":session_id, :committed_offset, :block_digests, :now, :now) "
+                ":session_id, :committed_offset, :block_digests, :session_type, :now, :now) "
                 "ON CONFLICT (connection_id, remote_path) DO UPDATE SET "
+                "created_at=CASE WHEN session_id = excluded.session_id THEN created_at "
+                "ELSE excluded.created_at END, "
                 "local_path=excluded.local_path, size=excluded.size, "
                 "mtime_ns=excluded.mtime_ns, session_id=excluded.session_id, "
                 "committed_offset=excluded.committed_offset, "
-                "block_digests=excluded.block_digests, updated_at=excluded.updated_at",
-                {**fields, "connection_id": connection_id, "remote_path": remote_path, "now": now},
+                "block_digests=excluded.block_digests, session_type=excluded.session_type, "
+                "updated_at=excluded.updated_at",
+                {**values, "connection_id": connection_id, "remote_path": remote_path, "now": now},
             )
 
     def get_session(self, connection_id: str, remote_path: str) -> dict[str, Any] | None:

@@ -68,8 +68,6 @@ def expand_paths(paths: Sequence[Path], *, allow_any: bool = False) -> list[Path
                 )
             found.extend(archives)
         elif path.is_file():
-            if not os.access(path, os.R_OK):
-                raise errors.PermissionDenied(f"cannot read {path}", "check the file's permissions")
             if not allow_any and not is_archive_name(path.name):
                 raise errors.NotAnArchive(
                     f"{path} is not a backup archive (expected .tar.xz, .tar.gz, .tgz or .zip)",
@@ -104,6 +102,52 @@ def check_archive(path: Path) -> str:
     return report.content_hash
 
 
+MAX_NAME_BYTES = 255
+# Names Dropbox refuses to store (it ignores them when syncing, so the API rejects them).
+_IGNORED_NAMES = frozenset({"desktop.ini", "thumbs.db", ".ds_store", ".dropbox", ".dropbox.attr"})
+
+
+def check_remote_name(name: str) -> None:
+    """Refuse names Dropbox would reject, before any byte is sent."""
+    problem = None
+    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        problem = f"is longer than {MAX_NAME_BYTES} bytes"
+    elif name.endswith((" ", ".")):
+        problem = "ends with a space or a dot"
+    elif any(ord(c) < 0x20 or c == "\x7f" for c in name) or "/" in name:
+        problem = "contains control characters"
+    elif name.lower() in _IGNORED_NAMES:
+        problem = "is a name Dropbox does not store"
+    if problem:
+        raise errors.RemoteNameError(
+            f"cannot store {name!r}: the name {problem}",
+            "rename the archive (at most 255 bytes, no trailing dots or spaces)",
+        )
+
+
+def failed_result(path: Path, remote_path: str | None, exc: errors.BackupError) -> UploadResult:
+    return UploadResult(
+        str(path),
+        remote_path,
+        None,
+        None,
+        "failed",
+        exc.message,
+        error_code=exc.code,
+        hint=exc.hint,
+        exit_code=exc.exit_code,
+    )
+
+
+def record_failures(
+    app: App, target_id: str | None, files: Sequence[Path], exc: errors.BackupError
+) -> None:
+    """A `failed` row for every file a run-wide error kept from being uploaded."""
+    for path in files:
+        record = app.history.start_upload(target_id, str(path), None, None)
+        app.history.finish_upload(record, "failed", error_code=exc.code, error_message=exc.message)
+
+
 class Uploader:
     def __init__(
         self, app: App, target: Target, target_id: str, options: UploadOptions, reporter: Reporter
@@ -114,16 +158,52 @@ class Uploader:
         self.options = options
         self.reporter = reporter
         self.remote: dict[str, RemoteFile] = {}
+        self._free: int | None = None
+        self._space_known = False
+
+    @property
+    def is_local(self) -> bool:
+        return self.target_id.startswith("local:")
 
     def run(self, paths: Sequence[Path]) -> list[UploadResult]:
         files = expand_paths(paths, allow_any=not self.options.check)
-        with self.app.lock(self.target_id, self.options.lock_timeout):
-            # listed once, under the lock, so a concurrent run's uploads are seen
-            self.remote = {f.name.lower(): f for f in self.target.list_files()}
-            results = [self.upload_one(path) for path in files]
-        if not self.target_id.startswith("local:"):
+        return self.run_files(files)
+
+    def run_files(self, files: Sequence[Path]) -> list[UploadResult]:
+        results: list[UploadResult] = []
+        try:
+            with self.app.lock(self.target_id, self.options.lock_timeout):
+                # listed once, under the lock, so a concurrent run's uploads are seen
+                self.remote = {f.name.lower(): f for f in self.target.list_files()}
+                for path in files:
+                    results.append(self.upload_one(path))
+        except errors.BackupError as exc:
+            if isinstance(exc, errors.NeedsRelink) and not self.is_local:
+                self.app.history.update_connection(self.target_id, state="needs_relink")
+            # the file that raised has its row; the ones never tried get one too
+            record_failures(self.app, self.target_id, files[len(results) + 1 :], exc)
+            if not results:
+                record_failures(self.app, self.target_id, files[:1], exc)
+            raise
+        if not self.is_local:
             self.app.history.touch_connection(self.target_id)
         return results
+
+    def _check_space(self, source: SourceFile, existing: RemoteFile | None) -> None:
+        if not self._space_known:
+            space = self.target.space()
+            self._free = space.free if space is not None else None
+            self._space_known = True
+        if self._free is None:
+            return
+        need = source.size - (existing.size if existing is not None else 0)
+        if need > self._free:
+            raise errors.InsufficientSpace(
+                f"not enough space at {self.target.description} for {source.name}: "
+                f"need {need} bytes, {self._free} free",
+                "free some space (or run `fermentrack-backup prune`), then run again",
+            )
+        self._free -= max(0, need)
 
     def _same_content(self, existing: RemoteFile, local_hash: str) -> bool:
         remote_hash = existing.content_hash
@@ -168,6 +248,10 @@ class Uploader:
         local_hash = check_archive(path) if self.options.check else None
         source = SourceFile.from_path(path, local_hash)
         record = history.finish_upload(record, "pending", size=source.size, content_hash=local_hash)
+        if not os.access(path, os.R_OK):
+            raise errors.PermissionDenied(f"cannot read {path}", "check the file's permissions")
+        if not self.is_local:
+            check_remote_name(path.name)
         existing = self.remote.get(path.name.lower())
         if existing is not None:
             if local_hash is None:
@@ -191,6 +275,7 @@ class Uploader:
                     f"{existing.path} already exists with different content",
                     "pass --overwrite to replace it (the stored copy will be lost)",
                 )
+        self._check_space(source, existing)
         record = history.finish_upload(record, "uploading", content_hash=local_hash)
         self.reporter.file_started(path.name, source.size)
         stored = self.target.upload(
@@ -223,5 +308,21 @@ class Uploader:
 def upload(
     app: App, paths: Sequence[Path], to: str | None, options: UploadOptions, reporter: Reporter
 ) -> list[UploadResult]:
-    target, target_id = app.target_for(to)
-    return Uploader(app, target, target_id, options, reporter).run(paths)
+    files = expand_paths(paths, allow_any=not options.check)
+    try:
+        target, target_id = app.target_for(to)
+    except (errors.AuthError, errors.ProviderDisabled) as exc:
+        # not linked, needs re-link, provider disabled: every file gets its failed row
+        conn_id = _connection_id(app, to)
+        if isinstance(exc, errors.NeedsRelink) and conn_id is not None:
+            app.history.update_connection(conn_id, state="needs_relink")
+        record_failures(app, conn_id, files, exc)
+        raise
+    return Uploader(app, target, target_id, options, reporter).run_files(files)
+
+
+def _connection_id(app: App, ref: str | None) -> str | None:
+    try:
+        return app.resolve(ref).id
+    except errors.BackupError:
+        return None

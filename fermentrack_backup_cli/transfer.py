@@ -1,37 +1,64 @@
-"""The upload engine: chunk plan, one read and one hash per byte, bounded retries.
+"""The upload engine: chunk plan, one read and one hash per byte, bounded retries, resume.
 
 Provider-generic over `SessionAPI` (the Dropbox target implements it); never
-prints and never imports the SDK. Each 4 MiB block is read once and hashed
-once; every chunk's content hash and the whole file's hash are derived from
-the same block digests.
+prints and never imports the SDK. Bytes come from the file through `BlockReader`,
+which reads each byte once and SHA-256-hashes each 4 MiB block once; every chunk's
+content hash and the whole file's hash are derived from those block digests.
+
+Two exceptions to "read once", both after the server disagreed with us: when the
+server answers `incorrect_offset` with an offset we have not hashed yet (a resume
+after a crash between its acknowledgement and our record), the gap is read to hash
+it; when its offset is not on a 4 MiB boundary, the bytes of that one realigning
+chunk are hashed a second time for the chunk's own content hash.
+
+Small files (up to one chunk) go in one `files/upload`. Larger ones use a
+sequential upload session (the first chunk rides on start, the last on finish) or,
+with `parallel > 1`, a concurrent session whose chunks (multiples of 4 MiB) are
+appended by a bounded pool of threads, at most `parallel` chunk buffers in memory.
+As chunks are acknowledged, the session id, the acknowledged prefix and the block
+digests of that prefix are recorded (`SessionStore`), so a later run of the same
+unchanged file continues the session instead of starting over.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+import functools
+import hashlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from . import errors
-from .contenthash import BLOCK_SIZE, ContentHasher, combine
-from .models import RemoteFile
+from .contenthash import BLOCK_SIZE, combine
+from .models import RemoteFile, parse_iso
 from .providers.base import Progress, SourceFile, Stored
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from .app import App
 
+T = TypeVar("T")
 MIB = 1024 * 1024
+SEQUENTIAL = "sequential"
+CONCURRENT = "concurrent"
+SESSION_LIFETIME_S = 7 * 24 * 3600 - 3600  # Dropbox keeps sessions 7 days; keep a margin
+MAX_OFFSET_CORRECTIONS = 8  # incorrect_offset answers per file before giving up
 
 
 class SessionAPI(Protocol):
     retry: RetryPolicy
+
+    def remote_path(self, name: str) -> str: ...
 
     def upload_small(
         self, data: bytes, name: str, content_hash: str, overwrite: bool
     ) -> RemoteFile: ...
 
     def session_start(
-        self, data: bytes, content_hash: str, *, concurrent: bool, close: bool = False
+        self, data: bytes, content_hash: str | None, *, concurrent: bool, close: bool = False
     ) -> str: ...
 
     def session_append(
@@ -49,79 +76,488 @@ class SessionAPI(Protocol):
     ) -> RemoteFile: ...
 
 
-def read_chunk(handle: object, size: int, hasher: ContentHasher) -> tuple[bytes, str]:
-    """Read up to `size` bytes block by block; return them and their content hash."""
-    blocks: list[bytes] = []
-    digests_before = len(hasher.block_digests)
-    remaining = size
-    while remaining > 0:
-        block = handle.read(min(BLOCK_SIZE, remaining))  # type: ignore[attr-defined]
-        if not block:
-            break
-        hasher.update(block)
-        blocks.append(block)
-        remaining -= len(block)
-    data = b"".join(blocks)
-    import hashlib
+@dataclass(frozen=True)
+class SessionRecord:
+    """What survives a crash: enough to continue the session in a later run."""
 
-    new = hasher.block_digests[digests_before:]
-    if len(data) % BLOCK_SIZE:
-        new = [*new, hashlib.sha256(data[len(new) * BLOCK_SIZE :]).digest()]
-    return data, combine(new)
+    session_id: str
+    kind: str  # sequential | concurrent
+    local_path: str
+    size: int
+    mtime_ns: int
+    committed: int  # bytes the server acknowledged (a contiguous prefix)
+    digests: bytes  # SHA-256 digests of the full 4 MiB blocks of that prefix
+    created: float = 0.0  # time.time() when the session was started
 
-
-def upload_sequential(
-    api: SessionAPI, source: SourceFile, overwrite: bool, progress: Progress, chunk_size: int
-) -> Stored:
-    hasher = ContentHasher()
-    with source.path.open("rb") as handle:
-        source.check_unchanged(handle.fileno())
-        data, chunk_hash = read_chunk(handle, chunk_size, hasher)
-        if len(data) < chunk_size:
-            md = api.retry.call(
-                lambda: api.upload_small(data, source.name, chunk_hash, overwrite),
-                f"uploading {source.name}",
-            )
-            progress(len(data))
-        else:
-            session = api.retry.call(
-                lambda: api.session_start(data, chunk_hash, concurrent=False),
-                "starting an upload session",
-            )
-            offset = len(data)
-            progress(len(data))
-            while True:
-                data, chunk_hash = read_chunk(handle, chunk_size, hasher)
-                if len(data) < chunk_size:
-                    break
-                at = offset
-                chunk, digest = data, chunk_hash
-                api.retry.call(
-                    lambda: api.session_append(session, at, chunk, digest, close=False),
-                    "uploading a chunk",
-                )
-                offset += len(data)
-                progress(len(data))
-            source.check_unchanged(handle.fileno())
-            at, chunk, digest = offset, data, chunk_hash
-            md = api.retry.call(
-                lambda: api.session_finish(session, at, chunk, digest, source.name, overwrite),
-                f"committing {source.name}",
-            )
-            progress(len(data))
-    local_hash = hasher.hexdigest()
-    if md.size != source.size or md.content_hash != local_hash:
-        raise errors.VerifyMismatch(
-            f"Dropbox stored {md.size} bytes with another content hash for {source.name}",
-            "run the upload again with --overwrite",
+    def matches(self, source: SourceFile) -> bool:
+        return (self.local_path, self.size, self.mtime_ns) == (
+            str(source.path),
+            source.size,
+            source.mtime_ns,
         )
-    return Stored(md)
 
 
-def uploader_for(app: App, conn_id: str) -> Callable[..., Stored]:
-    chunk_mib = int(app.settings.get("upload.chunk_size_mib")) // 4 * 4
+class SessionStore(Protocol):
+    def load(self, remote_path: str) -> SessionRecord | None: ...
 
-    def upload(api: SessionAPI, source: SourceFile, overwrite: bool, progress: Progress) -> Stored:
-        return upload_sequential(api, source, overwrite, progress, chunk_mib * MIB)
+    def save(self, remote_path: str, record: SessionRecord) -> None: ...
+
+    def drop(self, remote_path: str) -> None: ...
+
+
+class NoSessions:
+    """A store that forgets: uploads still work, they just cannot resume."""
+
+    def load(self, remote_path: str) -> SessionRecord | None:
+        return None
+
+    def save(self, remote_path: str, record: SessionRecord) -> None:
+        return None
+
+    def drop(self, remote_path: str) -> None:
+        return None
+
+
+# the chunk plan ----------------------------------------------------------------------
+
+
+def span_end(pos: int, size: int, chunk_size: int) -> int:
+    """End of the chunk starting at `pos`: chunks end on 4 MiB boundaries or at EOF."""
+    return min(size, pos - pos % BLOCK_SIZE + chunk_size)
+
+
+def plan_chunks(size: int, chunk_size: int, start: int = 0) -> Iterator[tuple[int, int]]:
+    """(start, end) of every chunk from `start` to the end of the file."""
+    if chunk_size <= 0 or chunk_size % BLOCK_SIZE:
+        raise ValueError("the chunk size must be a positive multiple of 4 MiB")
+    pos = start
+    while pos < size:
+        end = span_end(pos, size, chunk_size)
+        yield pos, end
+        pos = end
+
+
+# one read, one hash ------------------------------------------------------------------
+
+
+def _pread(fd: int, start: int, end: int, source: SourceFile) -> bytes:
+    data = os.pread(fd, end - start, start)
+    if len(data) == end - start:
+        return data
+    parts = [data]
+    got = len(data)
+    while got < end - start:  # short reads happen on some network filesystems
+        more = os.pread(fd, end - start - got, start + got)
+        if not more:
+            raise errors.SourceChanged(
+                f"{source.path} got shorter while uploading; nothing was stored",
+                "wait until Fermentrack has finished writing the backup, then run again",
+            )
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts)
+
+
+class BlockReader:
+    """Reads byte ranges of the source and keeps the digest of every 4 MiB block."""
+
+    def __init__(self, fd: int, source: SourceFile, digests: bytes = b"") -> None:
+        self.fd = fd
+        self.source = source
+        self.size = source.size
+        self.digests = [digests[i : i + 32] for i in range(0, len(digests), 32)]
+        self.hashed_to = len(self.digests) * BLOCK_SIZE  # every byte below is hashed
+
+    def payload(self, start: int, end: int) -> tuple[bytes, str]:
+        """The bytes of [start, end) and their Dropbox content hash."""
+        low = min(start, self.hashed_to)  # a gap below `start` is read to hash it
+        data = _pread(self.fd, low, end, self.source)
+        view = memoryview(data)
+        while self.hashed_to < end:
+            block_end = min(self.hashed_to + BLOCK_SIZE, end)
+            block = view[self.hashed_to - low : block_end - low]
+            self.digests.append(hashlib.sha256(block).digest())
+            self.hashed_to = block_end
+        if start % BLOCK_SIZE == 0:
+            first = start // BLOCK_SIZE
+            chunk_hash = combine(self.digests[first : -(-end // BLOCK_SIZE)])
+        else:  # realigning after an unaligned server offset: hash this chunk again
+            chunk_hash = _hash_view(view[start - low :])
+        return (data if low == start else data[start - low :]), chunk_hash
+
+    def prefix_digests(self, committed: int) -> bytes:
+        return b"".join(self.digests[: committed // BLOCK_SIZE])
+
+    def file_hash(self) -> str:
+        if self.hashed_to < self.size:  # a resume with nothing left to send: hash the tail
+            self.payload(self.size, self.size)
+        return combine(self.digests)
+
+
+def _hash_view(view: memoryview) -> str:
+    return combine(
+        hashlib.sha256(view[i : i + BLOCK_SIZE]).digest() for i in range(0, len(view), BLOCK_SIZE)
+    )
+
+
+# the engine --------------------------------------------------------------------------
+
+
+@dataclass
+class Job:
+    api: SessionAPI
+    source: SourceFile
+    overwrite: bool
+    progress: Progress
+    chunk_size: int
+    parallel: int = 1
+    store: SessionStore = field(default_factory=NoSessions)
+    reported: int = 0  # bytes reported to `progress` so far
+    created: float = 0.0  # when the current session was started (time.time())
+
+    @property
+    def remote_path(self) -> str:
+        return self.api.remote_path(self.source.name)
+
+    def advance_to(self, offset: int) -> None:
+        if offset > self.reported:
+            self.progress(offset - self.reported)
+            self.reported = offset
+
+    def send(self, what: str, func: Callable[[], T]) -> T:
+        """One data-carrying call: retried within the policy; a damaged body once more."""
+        try:
+            return self.api.retry.call(func, what)
+        except errors.ContentHashMismatch:
+            return self.api.retry.call(func, what)
+
+    def check_unchanged(self, fd: int) -> None:
+        self.source.check_unchanged(fd)
+        self.source.check_unchanged()  # by path too: vanished or replaced
+
+    def record(self, session_id: str, kind: str, committed: int, reader: BlockReader) -> None:
+        if not self.created:
+            self.created = time.time()
+        self.store.save(
+            self.remote_path,
+            SessionRecord(
+                session_id,
+                kind,
+                str(self.source.path),
+                self.source.size,
+                self.source.mtime_ns,
+                committed,
+                reader.prefix_digests(committed),
+                self.created,
+            ),
+        )
+
+    def before_commit(self, fd: int, reader: BlockReader) -> str:
+        """Never commit a torn file: same size and mtime, and the checked hash if any."""
+        self.check_unchanged(fd)
+        local_hash = reader.file_hash()
+        if self.source.content_hash not in (None, local_hash):
+            raise errors.SourceChanged(
+                f"{self.source.path} changed after it was checked; nothing was stored",
+                "wait until Fermentrack has finished writing the backup, then run again",
+            )
+        return local_hash
+
+
+def upload_file(job: Job) -> Stored:
+    """Upload `job.source`; resume a recorded session of the same unchanged file."""
+    with job.source.path.open("rb") as handle:
+        fd = handle.fileno()
+        job.check_unchanged(fd)
+        if job.source.size <= job.chunk_size:
+            reader = BlockReader(fd, job.source)
+            return _verified(job, reader, _upload_small(job, fd, reader), None)
+        resumed = _resume_point(job)
+        if resumed is not None:
+            record, offset = resumed
+            job.created = record.created
+            reader = BlockReader(fd, job.source, record.digests)
+            try:
+                md = _run_session(job, fd, reader, record.session_id, record.kind, offset)
+                return _verified(job, reader, md, offset)
+            except errors.SessionGone:
+                job.store.drop(job.remote_path)  # expired meanwhile: start over below
+        reader = BlockReader(fd, job.source)
+        job.created = 0.0
+        kind = CONCURRENT if job.parallel > 1 else SEQUENTIAL
+        try:
+            md = _run_session(job, fd, reader, None, kind, 0)
+        except (errors.SourceChanged, errors.SessionGone):
+            job.store.drop(job.remote_path)
+            raise
+        return _verified(job, reader, md, None)
+
+
+def _verified(job: Job, reader: BlockReader, md: RemoteFile, resumed: int | None) -> Stored:
+    job.store.drop(job.remote_path)
+    local_hash = reader.file_hash()
+    if md.size != job.source.size or md.content_hash != local_hash:
+        raise errors.VerifyMismatch(
+            f"Dropbox holds {md.size} bytes with content hash {md.content_hash} for "
+            f"{md.path}, but {job.source.size} bytes with hash {local_hash} were sent",
+            "the stored copy cannot be trusted; run the upload again with --overwrite",
+        )
+    job.advance_to(job.source.size)
+    return Stored(md, resumed_from=resumed)
+
+
+def _upload_small(job: Job, fd: int, reader: BlockReader) -> RemoteFile:
+    data, chunk_hash = reader.payload(0, job.source.size)
+    job.before_commit(fd, reader)
+    return job.send(
+        f"uploading {job.source.name}",
+        lambda: job.api.upload_small(data, job.source.name, chunk_hash, job.overwrite),
+    )
+
+
+def _resume_point(job: Job) -> tuple[SessionRecord, int] | None:
+    """A recorded session of this unchanged file and the offset the server really holds."""
+    record = job.store.load(job.remote_path)
+    if record is None:
+        return None
+    too_old = time.time() - record.created > SESSION_LIFETIME_S
+    if too_old or not record.matches(job.source) or record.committed > job.source.size:
+        job.store.drop(job.remote_path)
+        return None
+    offset = record.committed
+    if record.kind == SEQUENTIAL:
+        # A zero-length append at our offset: the server answers incorrect_offset with
+        # the true one when it acknowledged more than we recorded before the crash.
+        try:
+            job.api.retry.call(
+                lambda: job.api.session_append(
+                    record.session_id, record.committed, b"", None, close=False
+                ),
+                "asking Dropbox where the upload stopped",
+            )
+        except errors.IncorrectOffset as exc:
+            offset = exc.correct_offset
+        except errors.SessionGone:
+            job.store.drop(job.remote_path)
+            return None
+    if not 0 < offset <= job.source.size:
+        job.store.drop(job.remote_path)
+        return None
+    return record, offset
+
+
+def _run_session(
+    job: Job, fd: int, reader: BlockReader, session_id: str | None, kind: str, offset: int
+) -> RemoteFile:
+    if kind == CONCURRENT:
+        return _concurrent(job, fd, reader, session_id, offset)
+    return _sequential(job, fd, reader, session_id, offset)
+
+
+def _corrected(exc: errors.IncorrectOffset, job: Job, corrections: int) -> int:
+    if corrections > MAX_OFFSET_CORRECTIONS or not 0 <= exc.correct_offset <= job.source.size:
+        raise errors.BackupError(
+            f"Dropbox keeps disagreeing about the upload offset of {job.source.name} "
+            f"(it expects {exc.correct_offset})",
+            "run again; the upload starts a new session if this one cannot continue",
+            code="incorrect_offset",
+        )
+    return exc.correct_offset
+
+
+def _sequential(
+    job: Job, fd: int, reader: BlockReader, session_id: str | None, offset: int
+) -> RemoteFile:
+    api, size = job.api, job.source.size
+    if session_id is None:
+        end = span_end(0, size, job.chunk_size)
+        data, chunk_hash = reader.payload(0, end)
+        session_id = job.send(
+            "starting an upload session",
+            lambda: api.session_start(data, chunk_hash, concurrent=False),
+        )
+        offset = end
+        job.record(session_id, SEQUENTIAL, offset, reader)
+    sid = session_id
+    job.advance_to(offset)
+    corrections = 0
+    while True:
+        job.check_unchanged(fd)
+        end = span_end(offset, size, job.chunk_size)
+        data, chunk_hash = reader.payload(offset, end)
+        digest = chunk_hash if data else None
+        try:
+            if end == size:
+                job.before_commit(fd, reader)
+                return job.send(
+                    f"committing {job.source.name}",
+                    functools.partial(
+                        api.session_finish,
+                        sid,
+                        offset,
+                        data,
+                        digest,
+                        job.source.name,
+                        job.overwrite,
+                    ),
+                )
+            job.send(
+                f"uploading {job.source.name} at {offset}",
+                functools.partial(api.session_append, sid, offset, data, digest, close=False),
+            )
+        except errors.IncorrectOffset as exc:
+            corrections += 1
+            offset = _corrected(exc, job, corrections)
+            continue
+        offset = end
+        job.record(sid, SEQUENTIAL, offset, reader)
+        job.advance_to(offset)
+
+
+def _concurrent(
+    job: Job, fd: int, reader: BlockReader, session_id: str | None, offset: int
+) -> RemoteFile:
+    api, size = job.api, job.source.size
+    if session_id is None:
+        session_id = job.send(
+            "starting an upload session", lambda: api.session_start(b"", None, concurrent=True)
+        )
+        job.record(session_id, CONCURRENT, 0, reader)
+    sid = session_id
+    job.advance_to(offset)
+    window = _Window(job, reader, sid, offset)
+    with ThreadPoolExecutor(max_workers=job.parallel, thread_name_prefix="upload") as pool:
+        try:
+            for start, end in plan_chunks(size, job.chunk_size, offset):
+                while len(window.in_flight) >= job.parallel:
+                    window.reap(FIRST_COMPLETED)
+                job.check_unchanged(fd)
+                data, chunk_hash = reader.payload(start, end)
+                future = pool.submit(_append_concurrent, job, sid, start, data, chunk_hash)
+                del data  # the worker holds the only reference: at most `parallel` buffers
+                window.in_flight[future] = (start, end)
+            while window.in_flight:
+                window.reap(FIRST_COMPLETED)
+        except BaseException:
+            for future in window.in_flight:
+                future.cancel()
+            raise
+    job.before_commit(fd, reader)
+    try:
+        return job.send(
+            f"committing {job.source.name}",
+            lambda: api.session_finish(sid, size, b"", None, job.source.name, job.overwrite),
+        )
+    except errors.IncorrectOffset as exc:
+        raise errors.BackupError(
+            f"Dropbox holds {exc.correct_offset} of {size} bytes of {job.source.name} "
+            "after every chunk was acknowledged",
+            "run the upload again",
+            code="incorrect_offset",
+        ) from None
+
+
+def _append_concurrent(job: Job, session_id: str, start: int, data: bytes, chunk_hash: str) -> None:
+    last = start + len(data) == job.source.size
+    for attempt in range(MAX_OFFSET_CORRECTIONS):
+        try:
+            job.send(
+                f"uploading {job.source.name} at {start}",
+                lambda: job.api.session_append(session_id, start, data, chunk_hash, close=last),
+            )
+            return
+        except errors.IncorrectOffset:
+            # In a concurrent session every chunk's offset is its own; the server's
+            # correct_offset (bytes held so far) says nothing about this chunk: resend it.
+            if attempt == MAX_OFFSET_CORRECTIONS - 1:
+                raise
+
+
+@dataclass
+class _Window:
+    """Chunks in flight in a concurrent session and the acknowledged prefix."""
+
+    job: Job
+    reader: BlockReader
+    session_id: str
+    committed: int
+    in_flight: dict[Future[None], tuple[int, int]] = field(default_factory=dict)
+    acked: dict[int, int] = field(default_factory=dict)
+
+    def reap(self, return_when: str) -> None:
+        done, _ = wait(list(self.in_flight), return_when=return_when)
+        for future in done:
+            start, end = self.in_flight.pop(future)
+            future.result()  # raises the worker's error
+            self.acked[start] = end
+        moved = False
+        while self.committed in self.acked:
+            self.committed = self.acked.pop(self.committed)
+            moved = True
+        if moved:
+            self.job.record(self.session_id, CONCURRENT, self.committed, self.reader)
+            self.job.advance_to(self.committed)
+
+
+# wiring ------------------------------------------------------------------------------
+
+
+class HistorySessions:
+    """`SessionStore` over the history database (main thread only: sqlite3)."""
+
+    def __init__(self, history: Any, connection_id: str) -> None:
+        self.history = history
+        self.connection_id = connection_id
+
+    def load(self, remote_path: str) -> SessionRecord | None:
+        row = self.history.get_session(self.connection_id, remote_path)
+        if row is None:
+            return None
+        return SessionRecord(
+            session_id=row["session_id"],
+            kind=row.get("session_type") or SEQUENTIAL,
+            local_path=row["local_path"],
+            size=row["size"],
+            mtime_ns=row["mtime_ns"],
+            committed=row["committed_offset"],
+            digests=bytes(row["block_digests"]),
+            created=_timestamp(row.get("created_at")),
+        )
+
+    def save(self, remote_path: str, record: SessionRecord) -> None:
+        self.history.save_session(
+            self.connection_id,
+            remote_path,
+            local_path=record.local_path,
+            size=record.size,
+            mtime_ns=record.mtime_ns,
+            session_id=record.session_id,
+            committed_offset=record.committed,
+            block_digests=record.digests,
+            session_type=record.kind,
+        )
+
+    def drop(self, remote_path: str) -> None:
+        self.history.drop_session(self.connection_id, remote_path)
+
+
+def _timestamp(text: str | None) -> float:
+    parsed = parse_iso(text)
+    return parsed.timestamp() if parsed else 0.0
+
+
+def chunk_bytes(mib: int) -> int:
+    """A chunk size in bytes from MiB, rounded down to a multiple of 4 MiB (at least 4)."""
+    return max(4, int(mib) // 4 * 4) * MIB
+
+
+def uploader_for(app: App, conn_id: str) -> Callable[[Any, SourceFile, bool, Progress], Stored]:
+    chunk_size = chunk_bytes(app.settings.get("upload.chunk_size_mib"))
+    parallel = max(1, int(app.settings.get("upload.parallel")))
+    store = HistorySessions(app.history, conn_id)
+
+    def upload(api: Any, source: SourceFile, overwrite: bool, progress: Progress) -> Stored:
+        job = Job(api, source, overwrite, progress, chunk_size, parallel, store)
+        return upload_file(job)
 
     return upload
