@@ -86,7 +86,15 @@ def _duration(value: Any) -> str:
 
 # retention.* follow restic: -1 means unlimited; keep_within is a calendar duration
 # (m = months, not minutes), validated by the parser the prune planner uses.
-_keep_count = _int_range(-1, 100000)
+_keep_range = _int_range(-1, 100000)
+
+
+def _keep_count(value: Any) -> int:
+    # "unlimited" spares the user `config set KEY -- -1` (a bare -1 looks like an option)
+    if isinstance(value, str) and value.strip().lower() in ("unlimited", "all"):
+        return -1
+    number: int = _keep_range(value)
+    return number
 
 
 def _keep_within(value: Any) -> str:
