@@ -154,6 +154,17 @@ def test_deep_verify_passes_good_and_fails_corrupted_stored_archives(
     assert "1 of 2 stored backup(s) failed" in table.stderr
 
 
+def test_deep_verify_reads_a_stored_zip_from_a_stream(dropbox: Where, tmp_path: Path) -> None:
+    path = make_backup(tmp_path / "backups", T0, fmt="zip")
+    assert run("upload", str(path), "--to", dropbox.to).exit_code == 0
+    (check,) = run_json("verify", "--remote", path.name, "--to", dropbox.to)
+    assert check["ok"] is True, check
+    assert (check["format"], check["file_version"]) == ("zip", 3)
+    dropbox.corrupt(path.name)
+    result = run("verify", "--remote", path.name, "--to", dropbox.to)
+    assert result.exit_code == ExitCode.VERIFY
+
+
 def test_verify_latest_checks_only_the_newest_stored_backups(local: Where, tmp_path: Path) -> None:
     paths = upload(local, tmp_path, 0, 1, 2)
     checks = run_json("verify", "--remote", "--latest", "2", "--to", local.to)

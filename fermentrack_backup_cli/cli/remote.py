@@ -202,4 +202,4 @@ def show_prune(out: Output, report: PruneReport) -> None:
     freed = human_size(sum(f.size for f in gone))
     out.info(f"kept {len(report.kept)}, {verb} {len(gone)} backup(s) ({freed})")
     for name in report.failed:
-        out.err.print(f"[bold red]failed:[/] could not delete {name}")
+        out.fail(f"could not delete {name}", label="failed:")

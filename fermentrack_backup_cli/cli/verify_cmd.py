@@ -119,6 +119,11 @@ def _show_checks(out: Output, checks: list[RemoteCheck]) -> None:
     out.table("Stored backups", columns, rows)
     failed = sum(not c.ok for c in checks)
     if failed:
-        out.err.print(f"[bold red]{failed} of {len(checks)} stored backup(s) failed[/]")
+        out.fail(
+            f"{failed} of {len(checks)} stored backup(s) failed",
+            "a damaged stored copy cannot be restored: upload a good local copy again "
+            "with --overwrite, or rely on another backup",
+            label="failed:",
+        )
     else:
         out.info(f"all {len(checks)} stored backup(s) verified")
