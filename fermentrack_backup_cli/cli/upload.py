@@ -7,8 +7,9 @@ from pathlib import Path
 import typer
 
 from .. import errors
-from ..models import UPLOAD_STATUSES, iso
-from ..output import UploadReporter, human_size
+from ..models import UPLOAD_STATUSES, UploadResult, iso
+from ..notify import pinging
+from ..output import Output, UploadReporter, human_size
 from ..pipeline import UploadOptions
 from ..pipeline import upload as run_upload
 from .common import JsonOpt, any_to_json, get_app, handle_errors, setup
@@ -26,6 +27,47 @@ def register(app: typer.Typer) -> None:
     app.command("uploads")(uploads)
 
 
+def _apply_overrides(
+    parallel: int | None, chunk_size: int | None, max_duration: str | None
+) -> None:
+    """Command-line values win over config and env, validated like `config set`."""
+    from ..config import validate
+
+    settings = get_app().settings
+    for key, value in (
+        ("upload.parallel", parallel),
+        ("upload.chunk_size_mib", chunk_size),
+        ("upload.max_duration", max_duration),
+    ):
+        if value is not None:
+            settings.overrides[key] = validate(key, value)
+
+
+def _notify_url(option: str | None) -> str | None:
+    if option is not None:
+        settings = get_app().settings
+        try:  # recorded like the other options when config knows the key
+            settings.overrides["notify.url"] = option
+            settings.get("notify.url")
+        except errors.ConfigError:
+            settings.overrides.pop("notify.url", None)
+        return option
+    try:
+        value = get_app().settings.get("notify.url")
+    except errors.ConfigError:
+        return None
+    return str(value) if value else None
+
+
+def _exit_for(results: list[UploadResult], out: Output, quiet: bool, json: bool) -> None:
+    failed = [r for r in results if r.status == "failed"]
+    if failed:
+        if not quiet and not json:
+            out.err.print(f"{len(failed)} of {len(results)} archive(s) failed")
+        codes = {r.exit_code for r in failed}
+        raise typer.Exit(codes.pop() if len(codes) == 1 else errors.ExitCode.FAILURE)
+
+
 @handle_errors
 def upload(
     paths: list[Path] = typer.Argument(..., help="Archives, or folders of archives."),
@@ -40,24 +82,36 @@ def upload(
         metavar="SECONDS",
         help="How long to wait for another run to finish.",
     ),
+    parallel: int | None = typer.Option(
+        None, "--parallel", metavar="N", help="Chunks of one file sent at once (1-16)."
+    ),
+    chunk_size: int | None = typer.Option(
+        None, "--chunk-size", metavar="MIB", help="Upload chunk size (multiple of 4, 4-148)."
+    ),
+    max_duration: str | None = typer.Option(
+        None, "--max-duration", metavar="DURATION", help="Give up the run after this (90m, 6h)."
+    ),
+    notify_url: str | None = typer.Option(
+        None, "--notify-url", metavar="URL", help="Ping URL/start, URL or URL/fail."
+    ),
 ) -> None:
     """Upload backup archives (a folder: every archive not stored yet).
 
-    Example: fermentrack-backup upload examples/2026-11-27T03.00.00.tar.xz --to local:./offsite
+    Example: fermentrack-backup upload /home/fermentrack/backups --to dropbox --quiet
     """
     out = setup(json=json, quiet=quiet)
+    _apply_overrides(parallel, chunk_size, max_duration)
     options = UploadOptions(overwrite=overwrite, check=not no_check, lock_timeout=lock_timeout)
     reporter = UploadReporter(out)
-    with reporter.running():
-        results = run_upload(get_app(), paths, to, options, reporter)
+    with pinging(_notify_url(notify_url)) as (notifier, outcome):
+        with reporter.running():
+            results = run_upload(get_app(), paths, to, options, reporter)
+        outcome.ok = all(r.status != "failed" for r in results)
+    for problem in notifier.problems if notifier and not quiet else []:
+        out.warn(problem)
     if json:
         out.data(any_to_json(results))
-    failed = [r for r in results if r.status == "failed"]
-    if failed:
-        if not quiet and not json:
-            out.err.print(f"{len(failed)} of {len(results)} archive(s) failed")
-        codes = {r.exit_code for r in failed}
-        raise typer.Exit(codes.pop() if len(codes) == 1 else errors.ExitCode.FAILURE)
+    _exit_for(results, out, quiet, json)
 
 
 @handle_errors

@@ -1,0 +1,84 @@
+"""The installed CLI in real processes against the fake: SIGKILL then resume, two runs at once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+FOLDER = "/Fermentrack Backups"
+EXE = str(Path(sys.executable).with_name("fermentrack-backup"))
+
+
+def start_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [EXE, *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def test_an_upload_killed_mid_way_resumes_in_the_next_run(
+    fake_dropbox: Any, make_dropbox_conn: Any, dropbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_dropbox_conn(store="file")
+    data = os.urandom(6 * 4 * MIB + 99)
+    path = tmp_path / "2026-02-01.tar.xz"
+    path.write_bytes(data)
+    fake_dropbox.latency = 0.25
+    args = ("upload", str(path), "--to", "dropbox", "--no-check", "--chunk-size", "4", "--json")
+    proc = start_cli(*args, env=dropbox_env)
+    try:
+        # an append answered means the session start before it was acknowledged and recorded
+        wait_for(
+            lambda: any(
+                r.status == 200 for r in fake_dropbox.requests_to("files/upload_session/append_v2")
+            )
+        )
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=10)
+    assert fake_dropbox.file_paths() == []
+    fake_dropbox.latency = 0.0
+
+    second = subprocess.run(
+        [EXE, *args], env=dropbox_env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert second.returncode == 0, second.stderr
+    (result,) = json.loads(second.stdout)
+    assert result["status"] == "completed"
+    assert result["resumed_from"] >= 4 * MIB
+    assert result["message"] == f"resumed at {result['resumed_from']} bytes"
+    assert fake_dropbox.read_file(f"{FOLDER}/{path.name}") == data
+    assert len(fake_dropbox.requests_to("files/upload_session/start")) == 1
+
+
+def test_two_runs_at_once_never_upload_an_archive_twice(
+    fake_dropbox: Any, make_dropbox_conn: Any, dropbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_dropbox_conn(store="file")
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"2026-03-0{i + 1}.tar.xz").write_bytes(os.urandom(100_000 + i))
+    fake_dropbox.latency = 0.05
+    args = ("upload", str(folder), "--to", "dropbox", "--no-check", "--json")
+    procs = [start_cli(*args, env=dropbox_env) for _ in range(2)]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    statuses = sorted(r["status"] for out, _ in outputs for r in json.loads(out))
+    assert statuses == ["completed"] * 3 + ["skipped"] * 3
+    assert len(fake_dropbox.requests_to("files/upload")) == 3
+    assert len(fake_dropbox.file_paths()) == 3
