@@ -171,19 +171,18 @@ class Uploader:
 
     def run_files(self, files: Sequence[Path]) -> list[UploadResult]:
         results: list[UploadResult] = []
+        tried = 0  # files whose attempt has a history row of its own
         try:
             with self.app.lock(self.target_id, self.options.lock_timeout):
                 # listed once, under the lock, so a concurrent run's uploads are seen
                 self.remote = {f.name.lower(): f for f in self.target.list_files()}
                 for path in files:
+                    tried += 1
                     results.append(self.upload_one(path))
         except errors.BackupError as exc:
             if isinstance(exc, errors.NeedsRelink) and not self.is_local:
                 self.app.history.update_connection(self.target_id, state="needs_relink")
-            # the file that raised has its row; the ones never tried get one too
-            record_failures(self.app, self.target_id, files[len(results) + 1 :], exc)
-            if not results:
-                record_failures(self.app, self.target_id, files[:1], exc)
+            record_failures(self.app, self.target_id, files[tried:], exc)
             raise
         if not self.is_local:
             self.app.history.touch_connection(self.target_id)

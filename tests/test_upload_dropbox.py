@@ -178,7 +178,7 @@ def test_a_refused_token_marks_the_connection_for_relinking(
     app = App.create()
     assert app.history.get_connection(conn.id).state == "needs_relink"  # type: ignore[union-attr]
     app.close()
-    assert history()[0].error_code == "needs_relink"
+    assert [r.error_code for r in history()] == ["needs_relink"]
 
 
 def test_an_exhausted_retry_budget_fails_with_the_network_exit_code(
