@@ -102,7 +102,7 @@ class App:
                 # an ad-hoc folder is created like rclone does, but only one level deep:
                 # a missing parent usually means an unmounted drive
                 try:
-                    folder.mkdir(mode=0o755)
+                    folder.mkdir(mode=0o755, exist_ok=True)  # two runs may race here
                 except OSError as exc:
                     raise os_error(exc, "create", folder) from None
             folder = check_folder(folder)
