@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import io
+import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -178,28 +179,51 @@ def convert(exc: Exception, what: str) -> errors.BackupError:
         return errors.BackupError(
             f"Dropbox rejected the request while {what}", None, code="bad_input"
         )
-    if isinstance(exc, requests.exceptions.SSLError):
+    if isinstance(exc, requests.exceptions.SSLError) and _cert_failure(exc):
         return errors.NetworkError(
             f"TLS verification failed talking to Dropbox while {what}",
             "behind a proxy with its own CA, set REQUESTS_CA_BUNDLE or SSL_CERT_FILE",
             code="tls",
         )
+    if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None:
+        # the SDK's token refresh raises plain HTTPError for some /oauth2/token answers
+        status = exc.response.status_code
+        if status < 500 and status != 429:
+            return token_error(status, _json_or_empty(exc.response), None)
+    # any other transport failure (a reset, even mid-TLS as SSLEOFError) is worth retrying
     if isinstance(exc, requests.exceptions.RequestException | ConnectionError | TimeoutError):
         return errors.Transient(
-            f"network error while {what} ({type(exc).__name__})",
+            f"connection lost while {what} ({type(exc).__name__})",
             "check the network connection",
             code="network",
         )
     raise exc
 
 
+def _cert_failure(exc: BaseException) -> bool:
+    """Whether a TLS error is a failed certificate check (not a dropped connection)."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ssl.SSLCertVerificationError):
+            return True
+        todo.extend([getattr(node, "reason", None), node.__cause__, node.__context__])
+        todo.extend(a for a in getattr(node, "args", ()) if isinstance(a, BaseException))
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
 @contextlib.contextmanager
 def converting(what: str) -> Iterator[None]:
     try:
         yield
-    except (dbx_exc.DropboxException, requests.exceptions.RequestException, OSError) as exc:
-        if isinstance(exc, OSError) and not isinstance(exc, ConnectionError | TimeoutError):
-            raise
+    except (dbx_exc.DropboxException, requests.exceptions.RequestException) as exc:
+        # RequestException subclasses OSError, so it is caught first and by name
+        raise convert(exc, what) from None
+    except (ConnectionError, TimeoutError) as exc:
         raise convert(exc, what) from None
 
 
@@ -366,52 +390,14 @@ class DropboxTarget:
 
     # upload-session primitives for the transfer engine --------------------------------
 
-    # `converting` lets requests' exceptions through (they subclass OSError), and a reset
-    # in the middle of a TLS stream surfaces as requests' SSLError (SSLEOFError, "bad
-    # record mac"). While uploading, only a failed certificate check is a TLS problem;
-    # any other transport failure is a lost connection worth retrying.
-
     def _mode(self, overwrite: bool) -> dbx_files.WriteMode:
         return dbx_files.WriteMode.overwrite if overwrite else dbx_files.WriteMode.add
-
-    @staticmethod
-    def _cert_failure(exc: BaseException) -> bool:
-        import ssl  # loaded already by requests; local so the module header stays shared
-
-        seen: set[int] = set()
-        todo: list[Any] = [exc]
-        while todo:
-            node = todo.pop()
-            if node is None or id(node) in seen:
-                continue
-            seen.add(id(node))
-            if isinstance(node, ssl.SSLCertVerificationError):
-                return True
-            todo.extend([getattr(node, "reason", None), node.__cause__, node.__context__])
-            todo.extend(a for a in getattr(node, "args", ()) if isinstance(a, BaseException))
-        return "CERTIFICATE_VERIFY_FAILED" in str(exc)
-
-    @staticmethod
-    @contextlib.contextmanager
-    def _converting_upload(what: str) -> Iterator[None]:
-        """`converting`, plus transport failures as retryable network errors."""
-        try:
-            with converting(what):
-                yield
-        except requests.exceptions.RequestException as exc:
-            if isinstance(exc, requests.exceptions.SSLError) and DropboxTarget._cert_failure(exc):
-                raise convert(exc, what) from None
-            raise errors.Transient(
-                f"connection lost while {what} ({type(exc).__name__})",
-                "check the network connection",
-                code="network",
-            ) from None
 
     def upload_small(
         self, data: bytes, name: str, content_hash: str, overwrite: bool
     ) -> RemoteFile:
         path = self.remote_path(name)
-        with self._converting_upload(path):
+        with converting(path):
             md = self.client.files_upload(
                 data,
                 path,
@@ -425,7 +411,7 @@ class DropboxTarget:
         self, data: bytes, content_hash: str | None, *, concurrent: bool, close: bool = False
     ) -> str:
         session_type = dbx_files.UploadSessionType.concurrent if concurrent else None
-        with self._converting_upload("starting an upload session"):
+        with converting("starting an upload session"):
             result = self.client.files_upload_session_start(
                 data,
                 close=close,
@@ -438,7 +424,7 @@ class DropboxTarget:
         self, session_id: str, offset: int, data: bytes, content_hash: str | None, *, close: bool
     ) -> None:
         cursor = dbx_files.UploadSessionCursor(session_id, offset)
-        with self._converting_upload(f"uploading at offset {offset}"):
+        with converting(f"uploading at offset {offset}"):
             self.client.files_upload_session_append_v2(
                 data, cursor, close=close, content_hash=content_hash
             )
@@ -455,7 +441,7 @@ class DropboxTarget:
         path = self.remote_path(name)
         cursor = dbx_files.UploadSessionCursor(session_id, offset)
         commit = dbx_files.CommitInfo(path, mode=self._mode(overwrite), strict_conflict=False)
-        with self._converting_upload(path):
+        with converting(path):
             md = self.client.files_upload_session_finish(
                 data, cursor, commit, content_hash=content_hash
             )
