@@ -79,6 +79,13 @@ def parse_duration(text: str) -> float:
     return float(sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)([smhdwy])", text)))
 
 
+def _http_url(value: Any) -> str:
+    text = _str(value).strip()
+    if not re.match(r"^https?://[^/\s]+", text):
+        raise ValueError("expected an http:// or https:// URL")
+    return text.rstrip("/")
+
+
 def _duration(value: Any) -> str:
     parse_duration(value)
     return str(value).strip().lower()
@@ -177,6 +184,13 @@ KEYS: dict[str, Key] = {
         Key("upload.parallel", _int_range(1, 16), 1, "chunks of one file uploaded at once"),
         Key("upload.max_attempts", _int_range(1, 100), 6, "attempts per request"),
         Key("upload.max_duration", _duration, "6h", "give up a whole upload run after this"),
+        Key(
+            "notify.url",
+            _http_url,
+            None,
+            "healthchecks-style URL pinged on start (/start), success and failure (/fail)",
+            env="FERMENTRACK_BACKUP_NOTIFY_URL",
+        ),
         Key("retention.keep_last", _keep_count, None, "keep the newest N backups (-1: all)"),
         Key("retention.keep_hourly", _keep_count, None, "keep the last N hours (-1: all)"),
         Key("retention.keep_daily", _keep_count, None, "keep the last N days (-1: all)"),

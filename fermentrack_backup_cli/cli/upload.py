@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from .. import errors
+from ..config import validate
 from ..models import UPLOAD_STATUSES, UploadResult, iso
 from ..notify import pinging
 from ..output import Output, UploadReporter, human_size
@@ -31,8 +33,6 @@ def _apply_overrides(
     parallel: int | None, chunk_size: int | None, max_duration: str | None
 ) -> None:
     """Command-line values win over config and env, validated like `config set`."""
-    from ..config import validate
-
     settings = get_app().settings
     for key, value in (
         ("upload.parallel", parallel),
@@ -44,26 +44,42 @@ def _apply_overrides(
 
 
 def _notify_url(option: str | None) -> str | None:
+    settings = get_app().settings
     if option is not None:
-        settings = get_app().settings
-        try:  # recorded like the other options when config knows the key
-            settings.overrides["notify.url"] = option
-            settings.get("notify.url")
-        except errors.ConfigError:
-            settings.overrides.pop("notify.url", None)
-        return option
-    try:
-        value = get_app().settings.get("notify.url")
-    except errors.ConfigError:
-        return None
+        settings.overrides["notify.url"] = validate("notify.url", option)
+    value = settings.get("notify.url")
     return str(value) if value else None
+
+
+def _prune(to: str | None, out: Output, json: bool, quiet: bool) -> dict[str, Any]:
+    """`upload --prune`: apply the configured retention after a fully successful run."""
+    from ..remote import prune_after_upload
+    from .remote import show_prune
+
+    app = get_app()
+    target, target_id = app.target_for(to)
+    report = prune_after_upload(app, target, target_id)
+    if report is None:
+        raise errors.UsageError(
+            "--prune: no retention policy is configured (the uploads succeeded)",
+            "set one, e.g. `fermentrack-backup config set retention.keep_daily 7`",
+        )
+    if not json and not quiet:
+        show_prune(out, report)
+    if report.failed:
+        raise errors.BackupError(
+            f"--prune: {len(report.failed)} old backup(s) could not be deleted",
+            "see `fermentrack-backup uploads` and run prune again",
+            code="delete_failed",
+        )
+    return report.to_json()
 
 
 def _exit_for(results: list[UploadResult], out: Output, quiet: bool, json: bool) -> None:
     failed = [r for r in results if r.status == "failed"]
     if failed:
         if not quiet and not json:
-            out.err.print(f"{len(failed)} of {len(results)} archive(s) failed")
+            out.fail(f"{len(failed)} of {len(results)} archive(s) failed", None, label="")
         codes = {r.exit_code for r in failed}
         raise typer.Exit(codes.pop() if len(codes) == 1 else errors.ExitCode.FAILURE)
 
@@ -94,6 +110,9 @@ def upload(
     notify_url: str | None = typer.Option(
         None, "--notify-url", metavar="URL", help="Ping URL/start, URL or URL/fail."
     ),
+    prune: bool = typer.Option(
+        False, "--prune", help="After a fully successful run, apply the retention policy."
+    ),
 ) -> None:
     """Upload backup archives (a folder: every archive not stored yet).
 
@@ -103,14 +122,19 @@ def upload(
     _apply_overrides(parallel, chunk_size, max_duration)
     options = UploadOptions(overwrite=overwrite, check=not no_check, lock_timeout=lock_timeout)
     reporter = UploadReporter(out)
+    pruned: dict[str, Any] | None = None
     with pinging(_notify_url(notify_url)) as (notifier, outcome):
         with reporter.running():
             results = run_upload(get_app(), paths, to, options, reporter)
-        outcome.ok = all(r.status != "failed" for r in results)
+        ok = all(r.status != "failed" for r in results)
+        if prune and ok:  # never prune after a failed run
+            pruned = _prune(to, out, json, quiet)
+        outcome.ok = ok
     for problem in notifier.problems if notifier and not quiet else []:
         out.warn(problem)
     if json:
-        out.data(any_to_json(results))
+        uploaded = any_to_json(results)
+        out.data(uploaded if pruned is None else {"uploads": uploaded, "prune": pruned})
     _exit_for(results, out, quiet, json)
 
 
