@@ -148,54 +148,74 @@ def human_age(seconds: float | None) -> str:
     return f"{seconds}s ago"
 
 
+class ByteBars:
+    """One Rich progress bar at a time on stderr: bytes, speed, ETA."""
+
+    def __init__(self, progress: Any) -> None:
+        self.progress = progress
+        self.task: Any = None
+
+    def started(self, name: str, total: int, done: int = 0) -> None:
+        self.task = self.progress.add_task(name, total=total, completed=done)
+
+    def advance(self, nbytes: int) -> None:
+        if self.task is not None:
+            self.progress.advance(self.task, nbytes)
+
+    def finished(self) -> None:
+        if self.task is not None:
+            self.progress.remove_task(self.task)
+            self.task = None
+
+
+@contextmanager
+def byte_progress(out: Output) -> Iterator[ByteBars | None]:
+    """Progress bars on a terminal only; cron, --quiet and --json get None."""
+    if not out.stderr_tty or out.quiet or out.json:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(
+        TextColumn("{task.description}"), *columns, console=out.err, transient=True
+    ) as progress:
+        yield ByteBars(progress)
+
+
 class UploadReporter:
-    """Rich progress bars on a terminal, one summary line per file otherwise."""
+    """Progress bars on a terminal, one summary line per file otherwise."""
 
     def __init__(self, out: Output) -> None:
         self.out = out
-        self.progress: Any = None
-        self.task: Any = None
+        self.bars: ByteBars | None = None
         self.results: list[UploadResult] = []
 
     @contextmanager
     def running(self) -> Iterator[UploadReporter]:
-        if self.out.stderr_tty and not self.out.quiet and not self.out.json:
-            from rich.progress import (
-                BarColumn,
-                DownloadColumn,
-                Progress,
-                TextColumn,
-                TimeRemainingColumn,
-                TransferSpeedColumn,
-            )
-
-            self.progress = Progress(
-                TextColumn("{task.description}"),
-                BarColumn(),
-                DownloadColumn(),
-                TransferSpeedColumn(),
-                TimeRemainingColumn(),
-                console=self.out.err,
-                transient=True,
-            )
-            with self.progress:
-                yield self
-        else:
+        with byte_progress(self.out) as bars:
+            self.bars = bars
             yield self
 
     def file_started(self, name: str, size: int) -> None:
-        if self.progress is not None:
-            self.task = self.progress.add_task(name, total=size)
+        if self.bars is not None:
+            self.bars.started(name, size)
 
     def advance(self, nbytes: int) -> None:
-        if self.progress is not None and self.task is not None:
-            self.progress.advance(self.task, nbytes)
+        if self.bars is not None:
+            self.bars.advance(nbytes)
 
     def file_done(self, result: UploadResult) -> None:
         self.results.append(result)
-        if self.progress is not None and self.task is not None:
-            self.progress.remove_task(self.task)
-            self.task = None
+        if self.bars is not None:
+            self.bars.finished()
         if self.out.json:
             return
         name = Path(result.local_path).name

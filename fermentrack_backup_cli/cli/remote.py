@@ -11,7 +11,7 @@ from typing import Any
 import typer
 
 from ..models import iso
-from ..output import Output, human_size
+from ..output import Output, byte_progress, human_size
 from ..remote import NullWatcher, PruneReport, Watcher, download, list_backups, prune
 from .common import JsonOpt, exit_with, get_app, handle_errors, setup
 
@@ -36,46 +36,11 @@ def register(app: typer.Typer) -> None:
     app.command("prune")(prune_cmd)
 
 
-class BarWatcher:
-    """A Rich progress bar on stderr for one stream at a time."""
-
-    def __init__(self, progress: Any) -> None:
-        self.progress = progress
-        self.task: Any = None
-
-    def started(self, name: str, total: int, done: int) -> None:
-        self.task = self.progress.add_task(name, total=total, completed=done)
-
-    def advance(self, nbytes: int) -> None:
-        if self.task is not None:
-            self.progress.advance(self.task, nbytes)
-
-    def finished(self) -> None:
-        if self.task is not None:
-            self.progress.remove_task(self.task)
-            self.task = None
-
-
 @contextmanager
 def watching(out: Output) -> Iterator[Watcher]:
     """Progress bars on a terminal only; cron and --json get none."""
-    if not out.stderr_tty or out.quiet or out.json:
-        yield NullWatcher()
-        return
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-        TransferSpeedColumn,
-    )
-
-    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(
-        TextColumn("{task.description}"), *columns, console=out.err, transient=True
-    ) as progress:
-        yield BarWatcher(progress)
+    with byte_progress(out) as bars:
+        yield bars if bars is not None else NullWatcher()
 
 
 @handle_errors
