@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 from typer.testing import CliRunner, Result
@@ -21,3 +24,22 @@ def run(*args: str, input: str | None = None, env: dict[str, str] | None = None)
 def run_json(*args: str, env: dict[str, str] | None = None) -> Any:
     result = run(*args, "--json", env=env)
     return json.loads(result.stdout)
+
+
+EXE = str(Path(sys.executable).with_name("fermentrack-backup"))
+"""The installed console script, for tests that run the CLI as cron would."""
+
+
+def cli(
+    *args: str, env: dict[str, str], input: str | None = None, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed entry point in a subprocess and capture its output."""
+    return subprocess.run(
+        [EXE, *args],
+        env=env,
+        input=input,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )

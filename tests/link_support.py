@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import requests
 
-EXE = str(Path(sys.executable).with_name("fermentrack-backup"))
 BROWSER_SCRIPT = Path(__file__).with_name("browser_follow.py")
 _CODE = re.compile(r'<code id="auth-code">([^<]+)</code>')
 
@@ -49,17 +47,3 @@ def landed_address(fake: Any, redirect_url: str) -> str:
 def addresses(text: str) -> list[str]:
     """The indented https addresses the CLI printed, in order."""
     return [line.strip() for line in text.splitlines() if line.strip().startswith("https://")]
-
-
-def cli(
-    *args: str, env: dict[str, str], input: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EXE, *args],
-        env=env,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )

@@ -13,22 +13,7 @@ import pytest
 
 from fermentrack_backup_cli import __version__
 from fermentrack_backup_cli.errors import ExitCode
-
-EXE = str(Path(sys.executable).with_name("fermentrack-backup"))
-
-
-def cli(
-    *args: str, env: dict[str, str], input: str | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [EXE, *args],
-        env=env,
-        input=input,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+from tests.cli_helpers import EXE, cli
 
 
 def test_version_from_the_console_script_and_python_m(subprocess_env: dict[str, str]) -> None:

@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from fermentrack_backup_cli.errors import ExitCode
-from tests.cli_helpers import run, run_json
-from tests.link_support import browser_env, cli, free_port, landed_address
+from tests.cli_helpers import cli, run, run_json
+from tests.link_support import browser_env, free_port, landed_address
 
 
 @pytest.fixture

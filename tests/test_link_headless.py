@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from fermentrack_backup_cli.errors import ExitCode
-from tests.cli_helpers import run, run_json
-from tests.link_support import EXE, addresses, code_shown, headless_env, landed_address
+from tests.cli_helpers import EXE, run, run_json
+from tests.link_support import addresses, code_shown, headless_env, landed_address
 
 
 @pytest.fixture

@@ -13,7 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from tests.link_support import cli, code_shown
+from tests.cli_helpers import cli
+from tests.link_support import code_shown
 
 
 def _secrets(fake: Any) -> set[str]:

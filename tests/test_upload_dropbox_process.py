@@ -6,14 +6,14 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from tests.cli_helpers import EXE
+
 MIB = 1024 * 1024
 FOLDER = "/Fermentrack Backups"
-EXE = str(Path(sys.executable).with_name("fermentrack-backup"))
 
 
 def start_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
