@@ -1,0 +1,216 @@
+"""SDK and network exceptions -> our error hierarchy, at this one boundary.
+
+Nothing raised from here contains a token: messages name the operation, never
+the request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import requests
+from dropbox import exceptions as dbx_exc
+
+from ... import errors
+
+RELINK_HINT = "run `fermentrack-backup link dropbox` again and use the new code within 10 minutes"
+
+
+def _tags(error: Any) -> tuple[list[str], Any]:
+    """The chain of union tags of a stone error (like Dropbox's error_summary) and its leaf."""
+    tags: list[str] = []
+    node = error
+    for _ in range(8):
+        tag = getattr(node, "_tag", None)
+        if tag is None:
+            if hasattr(node, "reason"):  # UploadWriteFailed wraps a WriteError
+                node = node.reason
+                continue
+            break
+        tags.append(str(tag))
+        value = getattr(node, "_value", None)
+        if value is None:
+            break
+        node = value
+    return tags, node
+
+
+def convert_api_error(exc: dbx_exc.ApiError, what: str) -> errors.BackupError:
+    tags, leaf = _tags(exc.error)
+    summary = "/".join(tags) or "error"
+    if "incorrect_offset" in tags:
+        return errors.IncorrectOffset(int(leaf.correct_offset))
+    if "insufficient_space" in tags or "upload_traffic_limit_reached" in tags:
+        return errors.InsufficientSpace(
+            f"Dropbox is full: cannot store {what}",
+            "free space in Dropbox (or run `fermentrack-backup prune`), then run again",
+        )
+    if "too_many_write_operations" in tags:
+        return errors.Transient(
+            f"Dropbox is busy with other writes ({what})",
+            code="too_many_write_operations",
+            retry_after=1.0,
+        )
+    if "content_hash_mismatch" in tags:
+        return errors.ContentHashMismatch(
+            f"Dropbox received damaged data for {what} (content hash mismatch)",
+            "the network corrupted data in transit; run again",
+        )
+    if "conflict" in tags:
+        return errors.RemoteConflict(
+            f"{what} already exists at Dropbox with different content",
+            "pass --overwrite to replace it",
+        )
+    if "disallowed_name" in tags or "malformed_path" in tags:
+        return errors.RemoteNameError(
+            f"Dropbox does not allow the name {what} ({summary})",
+            "rename the archive (no trailing dots/spaces, at most 255 characters)",
+        )
+    if "no_write_permission" in tags or "access_restricted" in tags:
+        return errors.PermissionDenied(
+            f"Dropbox refused to write {what} ({summary})",
+            "check the app's permissions (files.content.write)",
+        )
+    if (
+        tags
+        and tags[0] in ("not_found", "closed", "lookup_failed")
+        and ("not_found" in tags or "closed" in tags)
+    ):
+        return errors.SessionGone(f"the upload session for {what} is gone ({summary})")
+    if "not_found" in tags:
+        return errors.NotFound(
+            f"not found at Dropbox: {what}",
+            "list stored backups with `fermentrack-backup remote ls`",
+        )
+    return errors.BackupError(f"Dropbox refused {what}: {summary}", None, code="dropbox_api")
+
+
+def convert(exc: Exception, what: str) -> errors.BackupError:
+    """Map any SDK or network exception to our hierarchy; never includes tokens."""
+    if isinstance(exc, errors.BackupError):
+        return exc
+    if isinstance(exc, dbx_exc.ApiError):
+        return convert_api_error(exc, what)
+    if isinstance(exc, dbx_exc.RateLimitError):
+        reason = getattr(getattr(exc, "error", None), "reason", None)
+        tag = getattr(reason, "_tag", None) or "too_many_requests"
+        return errors.Transient(
+            f"Dropbox rate limit ({tag}) while {what}", code=str(tag), retry_after=exc.backoff
+        )
+    if isinstance(exc, dbx_exc.InternalServerError):
+        return errors.Transient(
+            f"Dropbox server error {exc.status_code} while {what}", code="server_error"
+        )
+    if isinstance(exc, dbx_exc.AuthError):
+        tag = getattr(exc.error, "_tag", None)
+        if tag in ("invalid_access_token", "expired_access_token", "user_suspended"):
+            return errors.NeedsRelink(
+                "Dropbox no longer accepts this connection's token (revoked, app removed or "
+                "permissions changed)",
+                "run `fermentrack-backup link dropbox` again; the connection and its history "
+                "are kept",
+            )
+        return errors.AuthError(
+            f"Dropbox refused the request ({tag}) while {what}",
+            "check the app's permissions, then link again",
+        )
+    if isinstance(exc, dbx_exc.BadInputError):
+        if "invalid_client" in (exc.message or ""):
+            return errors.AuthError(
+                "Dropbox rejected the app key or secret (invalid_client)",
+                "check dropbox.app_key / dropbox.app_secret (DROPBOX_APP_KEY/DROPBOX_APP_SECRET)",
+                code="invalid_client",
+            )
+        return errors.BackupError(
+            f"Dropbox rejected the request while {what}", None, code="bad_input"
+        )
+    if isinstance(exc, requests.exceptions.SSLError) and _cert_failure(exc):
+        return errors.NetworkError(
+            f"TLS verification failed talking to Dropbox while {what}",
+            "behind a proxy with its own CA, set REQUESTS_CA_BUNDLE or SSL_CERT_FILE",
+            code="tls",
+        )
+    if isinstance(exc, requests.exceptions.HTTPError) and exc.response is not None:
+        # the SDK's token refresh raises plain HTTPError for some /oauth2/token answers
+        status = exc.response.status_code
+        if status < 500 and status != 429:
+            return token_error(status, _json_or_empty(exc.response), None)
+    # any other transport failure (a reset, even mid-TLS as SSLEOFError) is worth retrying
+    if isinstance(exc, requests.exceptions.RequestException | ConnectionError | TimeoutError):
+        return errors.Transient(
+            f"connection lost while {what} ({type(exc).__name__})",
+            "check the network connection",
+            code="network",
+        )
+    raise exc
+
+
+def _cert_failure(exc: BaseException) -> bool:
+    """Whether a TLS error is a failed certificate check (not a dropped connection)."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        node = todo.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ssl.SSLCertVerificationError):
+            return True
+        todo.extend([getattr(node, "reason", None), node.__cause__, node.__context__])
+        todo.extend(a for a in getattr(node, "args", ()) if isinstance(a, BaseException))
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+@contextlib.contextmanager
+def converting(what: str) -> Iterator[None]:
+    try:
+        yield
+    except (dbx_exc.DropboxException, requests.exceptions.RequestException) as exc:
+        # RequestException subclasses OSError, so it is caught first and by name
+        raise convert(exc, what) from None
+    except (ConnectionError, TimeoutError) as exc:
+        raise convert(exc, what) from None
+
+
+def _json_or_empty(resp: requests.Response) -> dict[str, Any]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def token_error(status: int, body: dict[str, Any], redirect_uri: str | None) -> errors.BackupError:
+    """An /oauth2/token failure as one of our errors; never echoes the request."""
+    error = str(body.get("error") or "")
+    description = str(body.get("error_description") or "")
+    if "redirect_uri" in description or error == "invalid_redirect_uri":
+        shown = redirect_uri or "(none)"
+        return errors.AuthError(
+            f"Dropbox refused the redirect URI {shown}",
+            f"add exactly {shown} (trailing slash included) under OAuth 2 > Redirect URIs "
+            "in the Dropbox app console, or use --no-browser",
+            code="invalid_redirect_uri",
+        )
+    if error == "invalid_grant":
+        return errors.AuthError(
+            "the code is invalid or already used", RELINK_HINT, code="invalid_grant"
+        )
+    if error == "invalid_client":
+        return errors.AuthError(
+            "Dropbox rejected the app key or secret (invalid_client)",
+            "check dropbox.app_key / dropbox.app_secret (DROPBOX_APP_KEY/DROPBOX_APP_SECRET) "
+            "against the app console",
+            code="invalid_client",
+        )
+    if status >= 500 or status == 429:
+        return errors.NetworkError(
+            f"Dropbox's token endpoint answered HTTP {status}",
+            "try again in a few minutes",
+            code="server_error",
+        )
+    name = "".join(c for c in error if c.isalnum() or c in "_.-")[:64] or f"HTTP {status}"
+    return errors.AuthError(f"Dropbox refused the code exchange ({name})", RELINK_HINT)
