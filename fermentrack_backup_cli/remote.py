@@ -1,4 +1,4 @@
-"""Use cases on stored backups: list, deep verify, download (restore) and prune.
+"""Use cases on stored backups: list and deep verify (download: `restore`, prune: `prune`).
 
 Everything goes through the `Target` protocol, so the local-folder and the Dropbox
 target behave alike. Nothing here prints: results are dataclasses for `cli/remote.py`
@@ -17,26 +17,21 @@ and `cli/verify_cmd.py`; byte progress goes to a `Watcher`.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, BinaryIO, Protocol, cast
 
 from . import errors
 from .app import App
-from .contenthash import ContentHasher
-from .fsutil import fsync_dir, os_error
+from .fsutil import os_error
 from .models import RemoteFile, is_archive_name, iso, parse_iso, utcnow
 from .providers.base import Target
-from .retention import POLICY_KEYS, Decision, Policy, backup_time, plan
+from .retention import backup_time
 
 CHUNK = 1024 * 1024
 ATTEMPTS = 3  # whole-stream attempts when the connection drops mid-body
-PRUNE_LOCK_TIMEOUT = 60.0
 
 
 class Watcher(Protocol):
@@ -60,7 +55,7 @@ class NullWatcher:
         return None
 
 
-def _retrying(what: str, attempt: Any) -> Any:
+def retrying(what: str, attempt: Any) -> Any:
     """Run `attempt()` again when the stream breaks mid-body (the open call is already
     retried by the provider; a broken body is not)."""
     for number in range(1, ATTEMPTS + 1):
@@ -217,7 +212,7 @@ def _check_one(
         finally:
             watcher.finished()
 
-    report = _retrying(file.name, attempt)
+    report = retrying(file.name, attempt)
     problems, code = list(report.problems), report.error_code
     expected_hash, source = expected
     if expected_hash is not None and report.content_hash != expected_hash:
@@ -312,268 +307,3 @@ def checks_exit_code(checks: Sequence[RemoteCheck]) -> int:
     if errors.ExitCode.VERIFY in codes:
         return errors.ExitCode.VERIFY
     return codes[0] if codes else 0
-
-
-# ---------------------------------------------------------------------------- download
-
-
-@dataclass(frozen=True)
-class DownloadResult:
-    name: str
-    remote_path: str
-    path: str
-    size: int
-    content_hash: str | None
-    resumed_from: int | None
-    duration_s: float
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "remote_path": self.remote_path,
-            "path": self.path,
-            "size": self.size,
-            "content_hash": self.content_hash,
-            "resumed_from": self.resumed_from,
-            "duration_s": round(self.duration_s, 3),
-            "status": "completed",
-        }
-
-
-def _plain_name(name: str) -> str:
-    if not name or "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
-        raise errors.UsageError(
-            f"{name!r} is not a stored file name", "pass a name as `remote ls` shows it"
-        )
-    return name
-
-
-def _exists_error(dest: Path) -> errors.BackupError:
-    return errors.UsageError(
-        f"{dest} already exists; not overwritten",
-        "pass --force to replace it, or --output DIR to save elsewhere",
-        code="destination_exists",
-    )
-
-
-def _hash_prefix(part: Path, size: int) -> ContentHasher:
-    """Hash the bytes an earlier run left in `part` (read once); start over when the
-    partial is longer than the stored file."""
-    hasher = ContentHasher()
-    if part.stat().st_size > size:
-        part.unlink()
-        return hasher
-    with part.open("rb") as handle:
-        while block := handle.read(CHUNK):
-            hasher.update(block)
-    return hasher
-
-
-def _fetch(
-    target: Target, meta: RemoteFile, part: Path, hasher: ContentHasher, watcher: Watcher
-) -> None:
-    """Append the stored bytes from `hasher.size` on to `part`, feeding `hasher`."""
-    watcher.started(meta.name, meta.size, hasher.size)
-    try:
-        if hasher.size >= meta.size:
-            return  # the partial is complete: nothing to request (a Range would be 416)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        with os.fdopen(os.open(part, flags, 0o600), "ab") as out:
-            try:
-                with target.open_read(meta.name, hasher.size) as stream:
-                    while block := stream.read(CHUNK):
-                        out.write(block)
-                        hasher.update(block)
-                        watcher.advance(len(block))
-            finally:  # keep what arrived durable, so a later run can resume from it
-                out.flush()
-                os.fsync(out.fileno())
-    finally:
-        watcher.finished()
-
-
-def _place(part: Path, dest: Path, force: bool) -> None:
-    if force:
-        part.replace(dest)
-    else:
-        try:
-            os.link(part, dest)  # never replaces: a file that appeared meanwhile is kept
-            part.unlink()
-        except FileExistsError:
-            raise _exists_error(dest) from None
-        except OSError:  # filesystems without hard links
-            if dest.exists():
-                raise _exists_error(dest) from None
-            part.replace(dest)
-    fsync_dir(dest.parent)
-
-
-def _download_to(
-    target: Target, meta: RemoteFile, part: Path, watcher: Watcher
-) -> tuple[ContentHasher, int | None]:
-    """Fill `part` with the stored bytes and check them; returns the hasher and the
-    offset resumed from. A resumed partial that does not match is retried from zero."""
-    while True:
-        hasher = _hash_prefix(part, meta.size) if part.exists() else ContentHasher()
-        resumed = hasher.size or None
-
-        def attempt(hasher: ContentHasher = hasher) -> None:
-            _fetch(target, meta, part, hasher, watcher)
-
-        _retrying(meta.name, attempt)
-        matches = hasher.size == meta.size and meta.content_hash in (None, hasher.hexdigest())
-        if matches:
-            return hasher, resumed
-        part.unlink(missing_ok=True)  # never leave bytes that failed the check
-        if resumed is None:
-            raise errors.ContentHashMismatch(
-                f"the downloaded copy of {meta.name} does not match the stored content hash "
-                f"({hasher.size} of {meta.size} bytes); nothing was saved",
-                "run again; if it keeps failing, check the stored copy with "
-                f"`fermentrack-backup verify --remote {meta.name}`",
-            )
-
-
-def download(
-    app: App,
-    name: str,
-    to: str | None,
-    output: Path,
-    *,
-    force: bool = False,
-    watcher: Watcher | None = None,
-) -> DownloadResult:
-    """Restore one stored backup into `output` (a folder, created if missing)."""
-    started = time.monotonic()
-    name = _plain_name(name)
-    target, _ = app.target_for(to)
-    meta = target.stat(name)
-    if meta is None:
-        raise errors.NotFound(
-            f"no stored backup named {name} in {target.description}",
-            "list them with `fermentrack-backup remote ls`",
-        )
-    dest = output.expanduser().absolute() / name
-    if dest.exists() and not force:
-        raise _exists_error(dest)
-    part = dest.parent / f".{name}.part"
-    try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        hasher, resumed = _download_to(target, meta, part, watcher or NullWatcher())
-        _place(part, dest, force)
-        if meta.modified is not None:
-            with contextlib.suppress(OSError):
-                stamp = meta.modified.timestamp()
-                os.utime(dest, (stamp, stamp))
-    except OSError as exc:
-        raise os_error(exc, "write", part) from None
-    return DownloadResult(
-        name,
-        meta.path,
-        str(dest),
-        hasher.size,
-        hasher.hexdigest(),
-        resumed,
-        time.monotonic() - started,
-    )
-
-
-# ---------------------------------------------------------------------------- prune
-
-
-@dataclass(frozen=True)
-class PruneReport:
-    target: str
-    policy: str
-    dry_run: bool
-    decisions: tuple[Decision, ...]
-    deleted: tuple[str, ...] = ()
-    failed: tuple[str, ...] = ()
-
-    @property
-    def kept(self) -> list[Decision]:
-        return [d for d in self.decisions if d.keep]
-
-    @property
-    def removed(self) -> list[Decision]:
-        return [d for d in self.decisions if not d.keep]
-
-    @property
-    def exit_code(self) -> int:
-        return errors.ExitCode.FAILURE if self.failed else 0
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "target": self.target,
-            "policy": self.policy,
-            "dry_run": self.dry_run,
-            "kept": [d.to_json() for d in self.kept],
-            "removed": [d.to_json() for d in self.removed],
-            "deleted": list(self.deleted),
-            "failed": list(self.failed),
-        }
-
-
-def config_policy(app: App) -> Policy:
-    """The retention policy saved in the config (`retention.keep_daily = 7` ...)."""
-    return Policy.from_mapping({k: app.settings.get(f"retention.{k}") for k in POLICY_KEYS})
-
-
-def _delete(app: App, target: Target, target_id: str, files: Sequence[RemoteFile]) -> list[str]:
-    """Delete in one call (the Dropbox target batches), one history row per file."""
-    history = app.history
-    rows = {
-        f.name: history.start_upload(target_id, f.name, f.path, f.size, action="delete")
-        for f in files
-    }
-    try:
-        deleted = set(target.delete([f.name for f in files]))
-    except BaseException as exc:
-        code = exc.code if isinstance(exc, errors.BackupError) else "cancelled"
-        for row in rows.values():
-            history.finish_upload(row, "failed", error_code=code, error_message=str(exc))
-        raise
-    for name, row in rows.items():
-        if name in deleted:
-            history.finish_upload(row, "completed")
-        else:
-            message = "the target did not delete it"
-            history.finish_upload(row, "failed", error_code="delete_failed", error_message=message)
-    return [f.name for f in files if f.name in deleted]
-
-
-def apply_policy(
-    app: App, target: Target, target_id: str, policy: Policy, *, dry_run: bool = False
-) -> PruneReport:
-    """Plan with `policy` and (unless `dry_run`) delete what it removes.
-
-    Raises UsageError for a policy that keeps nothing. Holds the target's lock, so it
-    never races an upload to the same target."""
-    with app.lock(target_id, PRUNE_LOCK_TIMEOUT):
-        decisions = tuple(plan(target.list_files(), policy))
-        gone = [d.file for d in decisions if not d.keep]
-        deleted = [] if dry_run or not gone else _delete(app, target, target_id, gone)
-    failed = [] if dry_run else [f.name for f in gone if f.name not in set(deleted)]
-    return PruneReport(
-        target.description, policy.describe(), dry_run, decisions, tuple(deleted), tuple(failed)
-    )
-
-
-def prune(
-    app: App, to: str | None, rules: Mapping[str, Any], *, dry_run: bool = False
-) -> PruneReport:
-    """Prune `to` with the rules given (keep_daily=7 ...), else the config's policy."""
-    given = {k: v for k, v in rules.items() if v is not None}
-    policy = Policy.from_mapping(given) if given else config_policy(app)
-    target, target_id = app.target_for(to)
-    return apply_policy(app, target, target_id, policy, dry_run=dry_run)
-
-
-def prune_after_upload(app: App, target: Target, target_id: str) -> PruneReport | None:
-    """`upload --prune`: apply the config's retention policy; None when none is set.
-
-    Call only after a fully successful upload run, never after a failed one."""
-    policy = config_policy(app)
-    if policy.is_empty():
-        return None
-    return apply_policy(app, target, target_id, policy)

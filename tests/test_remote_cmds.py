@@ -343,7 +343,7 @@ def test_prune_uses_the_policy_saved_in_the_config(local: Where, tmp_path: Path)
 def test_prune_after_upload_applies_the_config_policy_or_nothing(
     local: Where, tmp_path: Path
 ) -> None:
-    from fermentrack_backup_cli.remote import prune_after_upload
+    from fermentrack_backup_cli.prune import prune_after_upload
 
     paths = upload(local, tmp_path, 0, 1, 2)
     app = App.create()

@@ -12,7 +12,9 @@ import typer
 
 from ..models import iso
 from ..output import Output, byte_progress, human_size
-from ..remote import NullWatcher, PruneReport, Watcher, download, list_backups, prune
+from ..prune import PruneReport, prune
+from ..remote import NullWatcher, Watcher, list_backups
+from ..restore import download
 from .common import JsonOpt, exit_with, get_app, handle_errors, setup
 
 ToOpt = typer.Option(

@@ -53,7 +53,7 @@ def _notify_url(option: str | None) -> str | None:
 
 def _prune(to: str | None, out: Output, json: bool, quiet: bool) -> dict[str, Any]:
     """`upload --prune`: apply the configured retention after a fully successful run."""
-    from ..remote import prune_after_upload
+    from ..prune import prune_after_upload
     from .remote import show_prune
 
     app = get_app()
