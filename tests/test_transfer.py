@@ -17,7 +17,8 @@ from fermentrack_backup_cli import errors
 from fermentrack_backup_cli.app import App
 from fermentrack_backup_cli.contenthash import content_hash
 from fermentrack_backup_cli.providers.base import SourceFile
-from fermentrack_backup_cli.transfer import HistorySessions, Job, upload_file
+from fermentrack_backup_cli.sessions import HistorySessions
+from fermentrack_backup_cli.transfer import Job, upload_file
 
 MIB = 1024 * 1024
 CHUNK = 4 * MIB
