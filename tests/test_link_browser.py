@@ -72,7 +72,7 @@ def test_browser_mode_links_end_to_end_through_a_browser_script(
     )
     assert result.returncode == 0, result.stderr
     assert f"http://localhost:{port}/" in result.stderr
-    assert "linked Fake Brewer <brewer@example.com>" in result.stdout
+    assert "linked Dropbox account Fake Brewer <brewer@example.com>" in result.stdout
     conns = json.loads(cli("connections", "--json", env=dropbox_env).stdout)
     assert [c["label"] for c in conns] == ["Fake Brewer (brewer@example.com)"]
     assert conns[0]["account_id"] == fake_dropbox.account_id

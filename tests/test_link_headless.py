@@ -52,7 +52,7 @@ def test_headless_mode_links_with_the_code_pasted_on_stdin(
     code = code_shown(fake_dropbox, addresses("".join(seen))[0])
     out, err = proc.communicate(code + "\n", timeout=30)
     assert proc.returncode == 0, err
-    assert "linked Fake Brewer <brewer@example.com>" in out
+    assert "linked Dropbox account Fake Brewer <brewer@example.com>" in out
     assert "ssh -L 53682:localhost:53682 " in "".join(seen)
     assert "@192.0.2.10`" in "".join(seen)
 

@@ -179,7 +179,9 @@ class PendingStore:
                 created_at=float(record["created_at"]),
             )
         except FileNotFoundError:
-            raise errors.InvalidState("no link attempt is in progress", hint=RESTART_HINT) from None
+            raise errors.InvalidState(
+                "Invalid state parameter: no link attempt is in progress", hint=RESTART_HINT
+            ) from None
         except (OSError, ValueError, TypeError, KeyError):
             # The content is never echoed: it holds the verifier.
             raise errors.InvalidState(

@@ -145,5 +145,5 @@ def _report(out: Output, result: LinkResult) -> None:
         if result.was_needs_relink:
             out.info("the connection is ok again (needs_relink cleared); its history is kept")
     else:
-        out.line(f"linked {who} as {conn.label} ({conn.id})")
+        out.line(f"linked Dropbox account {who} as connection {conn.label!r} ({conn.id[:8]})")
     out.info(f"refresh token stored in {result.token_location}")

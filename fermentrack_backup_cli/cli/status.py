@@ -85,12 +85,7 @@ def _row(s: ConnectionStatus) -> tuple[Any, ...]:
         "refreshes" if extra.get("token_refreshes") else "-",
         account.get("email", ""),
         f"{human_size(space['used'])} of {human_size(space['allocated'])}" if space else "",
-        (
-            f"{stored['count']} ({human_size(stored['total_size'])}), newest "
-            f"{stored['newest'] or '-'} ({human_age(stored['newest_age_s'])})"
-            if stored
-            else ""
-        ),
+        _stored_cell(stored),
         f"{Path(ok.local_path).name} ({human_age(s.last_success_age_s)})" if ok else "never",
         f"{Path(bad.local_path).name}: {bad.error_code}" if bad else "",
         (
@@ -99,4 +94,15 @@ def _row(s: ConnectionStatus) -> tuple[Any, ...]:
             else "never"
         ),
         "; ".join(s.problems),
+    )
+
+
+def _stored_cell(stored: dict[str, Any] | None) -> str:
+    if not stored:
+        return ""
+    if not stored["count"]:
+        return "none"
+    return (
+        f"{stored['count']} ({human_size(stored['total_size'])}), newest "
+        f"{stored['newest']} ({human_age(stored['newest_age_s'])})"
     )

@@ -176,8 +176,9 @@ def uploads(
         (
             r.id,
             iso(r.started_at),
+            r.action,
             r.status,
-            Path(r.local_path).name,
+            Path(r.local_path or r.remote_path or "").name,
             human_size(r.size),
             (r.connection_id or "")[:8]
             if not (r.connection_id or "").startswith("local:")
@@ -186,4 +187,5 @@ def uploads(
         )
         for r in records
     ]
-    out.table("Uploads", ("id", "started", "status", "file", "size", "target", "error"), rows)
+    columns = ("id", "started", "action", "status", "file", "size", "target", "error")
+    out.table("Uploads", columns, rows)
