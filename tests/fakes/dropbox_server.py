@@ -27,6 +27,18 @@ Pointing the SDK at the fake
   ``ca_certs`` (this machine sets both to the system bundle), so in-process tests must set them
   to ``fake.ca_path`` - ``point_sdk_at`` does that too.
 
+Latency: ``fake.latency = 0.05`` models a network round trip per request: every request
+waits that many seconds after its body has been received (or before a reset) and before its
+response is sent, so the wait never overlaps the transfer of the body; requests on separate
+connections wait concurrently, as they would on a real link.
+
+Storage: each body is received once, hashed once as it arrives (its content hash is checked
+against that) and written to disk once.  A sequential session's hash grows from the
+per-request block digests and its file is renamed into place by finish; a concurrent
+session's chunks are written into one file at their offsets and its hash is combined from
+their block digests, so finish renames too (gaps or overlapping chunks fall back to the
+plain concatenation in offset order).
+
 Faults: ``fake.inject(route, fault, times=1, **kw)``; route is an API route such as
 ``"files/upload_session/append_v2"`` (a leading ``/2/`` is accepted), ``"oauth2/token"``, or
 ``"*"`` for any route.  See ``FAULTS``.
@@ -63,6 +75,7 @@ MAX_SESSION_SIZE = 350 * 1024**3
 GIB = 1024**3
 AUTH_CODE_TTL = 600.0
 IO_CHUNK = 1024 * 1024
+MEMORY_BODY_LIMIT = 32 * 1024 * 1024  # larger (or chunked) upload bodies go to a temp file
 IGNORED_NAMES = frozenset(
     {"desktop.ini", "thumbs.db", ".ds_store", "icon\r", ".dropbox", ".dropbox.attr"}
 )
@@ -82,18 +95,24 @@ def content_hash_of(data: bytes) -> str:
 
 
 class ContentHasher:
-    """Incremental Dropbox content hasher (hashlib only, independent of the SDK's copy)."""
+    """Incremental Dropbox content hasher (hashlib only, independent of the SDK's copy).
+
+    Keeps the digest of every completed 4 MiB block, so two hashers whose data meet at a
+    block boundary combine without hashing a byte again (``extend``): a sequential
+    session's hash is built from the per-request hashes, a concurrent session's from the
+    per-chunk block digests.
+    """
 
     def __init__(self) -> None:
-        self._overall = hashlib.sha256()
+        self._digests: list[bytes] = []
         self._block = hashlib.sha256()
         self._pos = 0
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: bytes | bytearray | memoryview) -> None:
         view = memoryview(data)
         while len(view):
             if self._pos == BLOCK_SIZE:
-                self._overall.update(self._block.digest())
+                self._digests.append(self._block.digest())
                 self._block = hashlib.sha256()
                 self._pos = 0
             take = min(BLOCK_SIZE - self._pos, len(view))
@@ -101,11 +120,40 @@ class ContentHasher:
             self._pos += take
             view = view[take:]
 
+    @property
+    def aligned(self) -> bool:
+        """True when the data hashed so far ends on a block boundary."""
+        return self._pos in (0, BLOCK_SIZE)
+
+    def block_digests(self) -> list[bytes]:
+        """The digest of every block, the last (possibly partial) one included."""
+        return self._digests + ([self._block.digest()] if self._pos else [])
+
+    def extend(self, other: ContentHasher) -> None:
+        """Append ``other``'s data (already hashed) to this hasher's; requires ``aligned``."""
+        if not self.aligned:
+            raise ValueError("extend() needs a hasher that ends on a block boundary")
+        if not other._pos:
+            return
+        if self._pos == BLOCK_SIZE:
+            self._digests.append(self._block.digest())
+        self._digests.extend(other._digests)
+        self._block = other._block.copy()
+        self._pos = other._pos
+
+    def copy(self) -> ContentHasher:
+        twin = ContentHasher()
+        twin._digests = list(self._digests)
+        twin._block = self._block.copy()
+        twin._pos = self._pos
+        return twin
+
     def hexdigest(self) -> str:
-        overall = self._overall.copy()
-        if self._pos > 0:
-            overall.update(self._block.digest())
-        return overall.hexdigest()
+        return _combine(self.block_digests())
+
+
+def _combine(digests: list[bytes]) -> str:
+    return hashlib.sha256(b"".join(digests)).hexdigest()
 
 
 def file_content_hash(path: Path) -> str:
@@ -114,6 +162,19 @@ def file_content_hash(path: Path) -> str:
         while chunk := f.read(IO_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _copy_range(src: int, dst: int, offset: int, count: int) -> None:
+    """Copy ``count`` bytes at ``offset`` of ``src`` to the current position of ``dst``."""
+    while count > 0:
+        data = os.pread(src, min(IO_CHUNK, count), offset)
+        if not data:
+            break
+        view = memoryview(data)
+        while view:
+            view = view[os.write(dst, view) :]
+        offset += len(data)
+        count -= len(data)
 
 
 def _ts(t: float) -> str:
@@ -191,11 +252,71 @@ class _Session:
     id: str
     kind: str  # "sequential" | "concurrent"
     created: float
-    file: Path  # sequential data
+    file: Path  # sequential: the data so far; concurrent: the chunks at their offsets
     size: int = 0
     closed: bool = False
     end: int | None = None  # concurrent: total size once the closing chunk arrived
     chunks: dict[int, tuple[Path, int]] = field(default_factory=dict)  # concurrent
+    hasher: ContentHasher = field(default_factory=ContentHasher)  # sequential: of `file`
+    digests: dict[int, list[bytes]] = field(default_factory=dict)  # concurrent: per chunk
+    # concurrent: True while every chunk lives in `file` at its own offset (they never
+    # overlapped); after an overlapping chunk each one has a file of its own.
+    shared: bool = True
+
+
+class _Body:
+    """A received upload body: size, content hash (computed once, as it arrived) and bytes.
+
+    The bytes are in memory for bodies with a Content-Length up to ``MEMORY_BODY_LIMIT``,
+    otherwise in a temporary file under ``incoming/``.  ``discard()`` frees either.
+    """
+
+    def __init__(
+        self, hasher: ContentHasher, size: int, data: bytearray | None, path: Path | None
+    ) -> None:
+        self.hasher = hasher
+        self.size = size
+        self.data = data
+        self.path = path
+        self.chash = hasher.hexdigest()
+
+    def save(self, dest: Path) -> None:
+        """Make ``dest`` a file holding the body (a rename when it is already on disk)."""
+        if self.path is not None:
+            os.replace(self.path, dest)
+            self.path = None
+            return
+        with open(dest, "wb") as f:
+            if self.data:
+                f.write(self.data)
+
+    def write_to(self, out: Any) -> None:
+        """Write the body at ``out``'s current position."""
+        if self.data is not None:
+            if self.data:
+                out.write(self.data)
+            return
+        assert self.path is not None
+        with open(self.path, "rb") as src:
+            shutil.copyfileobj(src, out, IO_CHUNK)
+
+    def feed(self, hasher: ContentHasher) -> None:
+        """Add the body to ``hasher``: from its block digests when they line up, else rehash."""
+        if hasher.aligned:
+            hasher.extend(self.hasher)
+        elif self.data is not None:
+            hasher.update(self.data)
+        else:
+            assert self.path is not None
+            with open(self.path, "rb") as src:
+                while chunk := src.read(IO_CHUNK):
+                    hasher.update(chunk)
+
+    def discard(self) -> None:
+        self.data = None
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            self.path = None
 
 
 @dataclass
@@ -293,7 +414,7 @@ class FakeDropbox:
         self.access_token_lifetime: float = 14400
         self.list_page_size: int = 100
         self.quota_allocated: int = 2 * GIB
-        self.latency: float = 0.0
+        self.latency: float = 0.0  # seconds per request, after its body, before its response
         self.deny_authorization: bool = False
         self.session_ttl: float = 7 * 24 * 3600
         self.delete_batch_async: bool = True  # False: delete_batch answers "complete" at once
@@ -751,8 +872,6 @@ class FakeDropbox:
 
     # ------------------------------------------------------------------ request handling
     def _handle(self, h: _Handler) -> None:
-        if self.latency:
-            time.sleep(self.latency)
         parsed = urllib.parse.urlsplit(h.path)
         path = parsed.path
         rec = RecordedRequest(
@@ -860,11 +979,11 @@ class FakeDropbox:
             raise _bad_input(route, 'Could not decode the "Dropbox-API-Arg" header.') from e
         rec.args = args
         if style == "upload":
-            tmp, size, chash = h.read_body_to_file(self._incoming())
+            received = h.read_upload_body(self._incoming())
             try:
-                result = getattr(self, fn_name)(args, tmp, size, chash, route)
+                result = getattr(self, fn_name)(args, received, route)
             finally:
-                tmp.unlink(missing_ok=True)
+                received.discard()
             rec.status = 200
             h.send(200, json.dumps(result).encode(), "application/json")
             return
@@ -1186,7 +1305,8 @@ class FakeDropbox:
             return self._jobs[job]
 
     # ------------------------------------------------------------------ upload routes
-    def _u_upload(self, args: JSON, tmp: Path, size: int, chash: str, route: str) -> JSON:
+    def _u_upload(self, args: JSON, body: _Body, route: str) -> JSON:
+        size, chash = body.size, body.chash
         if size > MAX_UPLOAD_BODY:
             raise _api_error({".tag": "payload_too_large"})
         if self._take_fault(route, {"content_hash_mismatch"}) or (
@@ -1198,13 +1318,19 @@ class FakeDropbox:
         problem = self._check_write_path(path)
         if problem:
             raise _api_error({".tag": "path", "reason": problem, "upload_session_id": sid})
-        meta, err = self._commit(path, args, tmp, size, chash, route)
+        tmp = self._incoming()
+        body.save(tmp)
+        try:
+            meta, err = self._commit(path, args, tmp, size, chash, route)
+        finally:
+            tmp.unlink(missing_ok=True)  # gone already when committed
         if err:
             raise _api_error({".tag": "path", "reason": err, "upload_session_id": sid})
         assert meta is not None
         return meta
 
-    def _u_start(self, args: JSON, tmp: Path, size: int, chash: str, route: str) -> JSON:
+    def _u_start(self, args: JSON, body: _Body, route: str) -> JSON:
+        size, chash = body.size, body.chash
         kind = _tag(args.get("session_type"), "sequential")
         if size > MAX_UPLOAD_BODY:
             raise _api_error({".tag": "payload_too_large"})
@@ -1219,7 +1345,7 @@ class FakeDropbox:
             raise _api_error({".tag": "content_hash_mismatch"})
         sid = "AAAAA" + secrets.token_urlsafe(24)
         data = self.root / "sessions" / sid
-        os.replace(tmp, data)
+        body.save(data)
         with self._lock:
             self._sessions[sid] = _Session(
                 id=sid,
@@ -1228,6 +1354,7 @@ class FakeDropbox:
                 file=data,
                 size=size,
                 closed=bool(args.get("close")),
+                hasher=body.hasher if kind == "sequential" else ContentHasher(),
             )
         return {"session_id": sid}
 
@@ -1253,7 +1380,8 @@ class FakeDropbox:
             return s.size
         return s.end if s.end is not None else sum(n for _, n in s.chunks.values())
 
-    def _u_append(self, args: JSON, tmp: Path, size: int, chash: str, route: str) -> None:
+    def _u_append(self, args: JSON, body: _Body, route: str) -> None:
+        size, chash = body.size, body.chash
         cursor = args.get("cursor") or {}
         offset = int(cursor.get("offset", 0))
         close = bool(args.get("close", False))
@@ -1279,8 +1407,9 @@ class FakeDropbox:
                     raise _api_error({".tag": "incorrect_offset", "correct_offset": s.size})
                 if s.size + size > MAX_SESSION_SIZE:
                     raise _api_error({".tag": "too_large"})
-                with open(s.file, "ab") as out, open(tmp, "rb") as src:
-                    shutil.copyfileobj(src, out, IO_CHUNK)
+                with open(s.file, "ab") as out:
+                    body.write_to(out)
+                body.feed(s.hasher)
                 s.size += size
                 s.closed = close
                 return
@@ -1295,18 +1424,51 @@ class FakeDropbox:
                 raise _api_error({".tag": "concurrent_session_invalid_data_size"})
             if offset + size > MAX_SESSION_SIZE:
                 raise _api_error({".tag": "too_large"})
-            chunk = self.root / "sessions" / f"{s.id}.{offset}"
-            os.replace(tmp, chunk)
-            old = s.chunks.get(offset)
-            if old and old[0] != chunk:
-                old[0].unlink(missing_ok=True)
-            s.chunks[offset] = (chunk, size)
+            self._store_chunk(s, offset, body)
             if close:
                 s.end = offset + size
                 s.closed = True
             return
 
-    def _u_finish(self, args: JSON, tmp: Path, size: int, chash: str, route: str) -> JSON:
+    def _store_chunk(self, s: _Session, offset: int, body: _Body) -> None:
+        """Keep a concurrent session's chunk (replacing one at the same offset).
+
+        While chunks never overlap they are written into ``s.file`` at their offsets, so a
+        finish whose chunks tile the file renames it into place.  The first chunk that
+        overlaps another (or replaces one with a different size) moves every chunk into a
+        file of its own, as the finish then concatenates them all in offset order.
+        """
+        size = body.size
+        if s.shared and any(
+            (off == offset and n != size)
+            or (off != offset and off < offset + size and offset < off + n)
+            for off, (_, n) in s.chunks.items()
+        ):
+            self._unshare(s)
+        if s.shared:
+            with open(s.file, "r+b") as out:
+                out.seek(offset)
+                body.write_to(out)
+            s.chunks[offset] = (s.file, size)
+        else:
+            chunk = self.root / "sessions" / f"{s.id}.{offset}"
+            body.save(chunk)
+            s.chunks[offset] = (chunk, size)
+        s.digests[offset] = body.hasher.block_digests()
+
+    def _unshare(self, s: _Session) -> None:
+        with open(s.file, "rb") as src:
+            for off, (_, n) in list(s.chunks.items()):
+                chunk = self.root / "sessions" / f"{s.id}.{off}"
+                with open(chunk, "wb") as out:
+                    _copy_range(src.fileno(), out.fileno(), off, n)
+                s.chunks[off] = (chunk, n)
+        with open(s.file, "r+b") as f:
+            f.truncate(0)
+        s.shared = False
+
+    def _u_finish(self, args: JSON, body: _Body, route: str) -> JSON:
+        size, chash = body.size, body.chash
         cursor = args.get("cursor") or {}
         offset = int(cursor.get("offset", 0))
         commit = args.get("commit") or {}
@@ -1329,53 +1491,74 @@ class FakeDropbox:
                 args.get("content_hash") and args["content_hash"] != chash
             ):
                 raise _api_error({".tag": "content_hash_mismatch"})
+            assembled = self._incoming()
             if s.kind == "sequential":
                 if offset != s.size:
                     raise lookup_failed({".tag": "incorrect_offset", "correct_offset": s.size})
                 if s.closed and size:
                     raise lookup_failed({".tag": "closed"})
-                data_file = s.file
                 if size:
-                    with open(s.file, "ab") as out, open(tmp, "rb") as src:
-                        shutil.copyfileobj(src, out, IO_CHUNK)
+                    with open(s.file, "ab") as out:
+                        body.write_to(out)
                 total = s.size + size
+                path = commit.get("path")
+                problem = self._check_write_path(path)
+                if problem:
+                    self._restore_after_failed_finish(s, size)
+                    raise _api_error({".tag": "path", "path": problem})
+                hasher = s.hasher.copy()
+                body.feed(hasher)
+                total_hash = hasher.hexdigest()
+                os.replace(s.file, assembled)  # back into the session if the commit fails
+                renamed = True
             else:
                 if size:
                     raise _api_error({".tag": "concurrent_session_data_not_allowed"})
                 if s.end is None:
                     raise _api_error({".tag": "concurrent_session_not_closed"})
                 pos = 0
+                tiled = True
                 for off in sorted(s.chunks):
                     if off != pos:
+                        tiled = False
                         break
                     pos += s.chunks[off][1]
                 if pos != s.end:
                     raise _api_error({".tag": "concurrent_session_missing_data"})
                 if offset != s.end:
                     raise lookup_failed({".tag": "incorrect_offset", "correct_offset": s.end})
-                data_file = s.file
-                with open(data_file, "wb") as out:
-                    for off in sorted(s.chunks):
-                        with open(s.chunks[off][0], "rb") as src:
-                            shutil.copyfileobj(src, out, IO_CHUNK)
                 total = s.end
-            path = commit.get("path")
-            problem = self._check_write_path(path)
-            if problem:
-                self._restore_after_failed_finish(s, size)
-                raise _api_error({".tag": "path", "path": problem})
-            assembled = self._incoming()
-            shutil.copyfile(data_file, assembled)
-            meta, err = self._commit(
-                path, commit, assembled, total, file_content_hash(assembled), route
-            )
+                path = commit.get("path")
+                problem = self._check_write_path(path)
+                if problem:
+                    raise _api_error({".tag": "path", "path": problem})
+                renamed = tiled and s.shared and s.file.stat().st_size == total
+                if renamed:
+                    # the chunks tile the file exactly: their block digests are the file's
+                    total_hash = _combine([d for off in sorted(s.chunks) for d in s.digests[off]])
+                    os.replace(s.file, assembled)
+                else:
+                    # all chunks in offset order, gaps and overlaps included (as before)
+                    self._concatenate(s, assembled)
+                    total_hash = file_content_hash(assembled)
+            meta, err = self._commit(path, commit, assembled, total, total_hash, route)
             if err:
-                assembled.unlink(missing_ok=True)
+                if renamed:
+                    os.replace(assembled, s.file)
+                else:
+                    assembled.unlink(missing_ok=True)
                 self._restore_after_failed_finish(s, size)
                 raise _api_error({".tag": "path", "path": err})
             self._drop_session(s)
             assert meta is not None
             return meta
+
+    def _concatenate(self, s: _Session, dest: Path) -> None:
+        with open(dest, "wb") as out:
+            for off in sorted(s.chunks):
+                src, n = s.chunks[off]
+                with open(src, "rb") as f:
+                    _copy_range(f.fileno(), out.fileno(), off if s.shared else 0, n)
 
     def _restore_after_failed_finish(self, s: _Session, appended: int) -> None:
         """A failed commit leaves the session as it was, so the client may retry finish."""
@@ -1504,6 +1687,7 @@ class _Handler(BaseHTTPRequestHandler):
         super().setup()
         self._body_left: int | None = None
         self._chunked = False
+        self._waited = False
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -1523,6 +1707,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._body_left = None if self._chunked else int(self.headers.get("Content-Length") or 0)
         self._chunk_left = 0
         self._chunks_done = False
+        self._waited = False
         try:
             self.server.fake._handle(self)
         except _Reset:
@@ -1539,7 +1724,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self.send(500, "fake server error", "text/plain")
             self.close_connection = True
 
+    def round_trip(self) -> None:
+        """Wait ``fake.latency`` once per request: after its body, before any response."""
+        if self._waited:
+            return
+        self._waited = True
+        latency = self.server.fake.latency
+        if latency > 0:
+            time.sleep(latency)
+
     def _abort(self) -> None:
+        self.round_trip()
         self.close_connection = True
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -1583,6 +1778,7 @@ class _Handler(BaseHTTPRequestHandler):
     def iter_body(self) -> Iterator[bytes]:
         while chunk := self._read_some(IO_CHUNK):
             yield chunk
+        self.round_trip()
 
     def read_body_bytes(self, limit: int) -> bytes:
         buf = bytearray()
@@ -1593,15 +1789,38 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _Reply(413, "Request body too large", "text/plain")
         return bytes(buf)
 
-    def read_body_to_file(self, path: Path) -> tuple[Path, int, str]:
+    def read_upload_body(self, spill: Path) -> _Body:
+        """Receive the whole body, hashing it as it arrives (the only hash of these bytes).
+
+        A body with a Content-Length up to ``MEMORY_BODY_LIMIT`` is read straight into one
+        buffer; a larger or chunked one is streamed to ``spill``.
+        """
         hasher = ContentHasher()
+        if not self._chunked and (self._body_left or 0) <= MEMORY_BODY_LIMIT:
+            size = self._body_left or 0
+            buf = bytearray(size)
+            view = memoryview(buf)
+            pos = 0
+            while pos < size:
+                n = self.rfile.readinto(view[pos : pos + IO_CHUNK])
+                if not n:
+                    raise ConnectionError("client went away")
+                hasher.update(view[pos : pos + n])
+                pos += n
+            self._body_left = 0
+            self.round_trip()
+            return _Body(hasher, size, buf, None)
         size = 0
-        with open(path, "wb") as f:
-            for chunk in self.iter_body():
-                hasher.update(chunk)
-                f.write(chunk)
-                size += len(chunk)
-        return path, size, hasher.hexdigest()
+        try:
+            with open(spill, "wb") as f:
+                for chunk in self.iter_body():
+                    hasher.update(chunk)
+                    f.write(chunk)
+                    size += len(chunk)
+        except BaseException:
+            spill.unlink(missing_ok=True)
+            raise
+        return _Body(hasher, size, None, spill)
 
     def drain_body(self) -> None:
         for _ in self.iter_body():
@@ -1636,6 +1855,7 @@ class _Handler(BaseHTTPRequestHandler):
             payload = body.encode("utf-8")
         else:
             payload = body or b""
+        self.round_trip()
         self.send_response(status)
         self._common_headers()
         if content_type:
@@ -1660,6 +1880,7 @@ class _Handler(BaseHTTPRequestHandler):
         mangle: bool = False,
     ) -> None:
         extra = b"\x00" if mangle and length == 0 else b""
+        self.round_trip()
         self.send_response(status)
         self._common_headers()
         self.send_header("Content-Type", "application/octet-stream")
