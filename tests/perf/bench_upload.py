@@ -15,9 +15,12 @@ RSS = ru_maxrss of that child alone):
 * `baseline`   tests/perf/baseline_sdk.py: the floor work with the SDK only (read
                once, hash once, one upload session, same chunk size)
 
-each with every `--latency` (seconds the fake sleeps per request). Bytecode is
-compiled into a temporary PYTHONPYCACHEPREFIX by an untimed warm-up run, as an
-installed package would have it. Prints a markdown table.
+each with every `--latency` (seconds the fake waits per request, after receiving the
+body and before answering: a round trip). Each case runs `--runs` times and the
+table shows the median of each column; "server CPU s" is the fake's own CPU time
+during the run, never counted as the client's. Bytecode is compiled into a
+temporary PYTHONPYCACHEPREFIX by an untimed warm-up run, as an installed package
+would have it. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import argparse
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,6 +43,7 @@ BASELINE = Path(__file__).with_name("baseline_sdk.py")
 MIB = 1024 * 1024
 
 SERVER = """
+import os
 import sys
 from pathlib import Path
 sys.path.insert(0, {root!r})
@@ -55,6 +60,10 @@ for line in sys.stdin:
         for path in fake.file_paths():
             fake._delete(path)
         fake.requests.clear()
+    elif cmd == "cpu":
+        t = os.times()
+        print(t.user + t.system, flush=True)
+        continue
     print("ok", flush=True)
 fake.stop()
 """
@@ -77,6 +86,13 @@ class Server:
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         assert self.proc.stdout.readline().strip() == "ok"
+
+    def cpu(self) -> float:
+        """CPU seconds (user + system) the fake has used so far."""
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write("cpu\n")
+        self.proc.stdin.flush()
+        return float(self.proc.stdout.readline())
 
     def env(self) -> dict[str, str]:
         env = {
@@ -146,7 +162,7 @@ def main() -> None:
     parser.add_argument("--chunk-mib", type=int, default=8)
     parser.add_argument("--parallel", type=int, default=4)
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.05])
-    parser.add_argument("--runs", type=int, default=1, help="repeat each case; best wall kept")
+    parser.add_argument("--runs", type=int, default=1, help="repeat each case; medians shown")
     parser.add_argument("--only", nargs="*", default=None, help="cli, parallel, baseline")
     args = parser.parse_args()
 
@@ -176,7 +192,7 @@ def main() -> None:
             for latency in args.latency:
                 server.command(f"latency {latency}")
                 for name in args.only or ["baseline", "cli", "parallel"]:
-                    best = None
+                    results = []
                     for run in range(args.runs):
                         target = work / f"{name}-{latency}-{run}.bin"
                         os.link(source, target)  # same bytes, a new name at the target
@@ -185,11 +201,13 @@ def main() -> None:
                         else:
                             argv = [EXE, "upload", str(target), "--to", "dropbox", "--no-check"]
                             argv += cases[name]
-                        result = measure(argv, env)
+                        before = server.cpu()
+                        result = (*measure(argv, env), server.cpu() - before)
                         server.command("clear")
                         target.unlink()
-                        best = result if best is None or result[0] < best[0] else best
-                    assert best is not None
+                        results.append(result)
+                        print(f"#   run {run + 1}: {result}", file=sys.stderr, flush=True)
+                    best = tuple(statistics.median(col) for col in zip(*results, strict=True))
                     label = f"CLI --parallel {args.parallel}" if name == "parallel" else name
                     label = "CLI sequential" if name == "cli" else label
                     label = "baseline (SDK only)" if name == "baseline" else label
@@ -204,12 +222,14 @@ def main() -> None:
         f"\nfile {args.size_mib} MiB, chunk {args.chunk_mib} MiB, "
         f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}\n"
     )
-    print("| client | latency | wall s | CPU s | CPU s/GiB | peak RSS MB | MB/s |")
-    print("|---|---|---|---|---|---|---|")
-    for label, latency, wall, cpu, rss in rows:
+    print(f"median of {args.runs} run(s)\n")
+    print("| client | latency | wall s | CPU s | CPU s/GiB | peak RSS MB | MB/s | server CPU s |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, latency, wall, cpu, rss, server_cpu in rows:
         print(
             f"| {label} | {latency * 1000:.0f} ms | {wall:.2f} | {cpu:.2f} | "
-            f"{cpu / (size / 1024**3):.2f} | {rss:.0f} | {size / wall / 1e6:.1f} |"
+            f"{cpu / (size / 1024**3):.2f} | {rss:.0f} | {size / wall / 1e6:.1f} | "
+            f"{server_cpu:.2f} |"
         )
 
 
