@@ -16,9 +16,9 @@ from . import (
     upload,
     verify_cmd,
 )
-from .common import state
+from .common import state, typer_app
 
-app = typer.Typer(
+app = typer_app(
     name="fermentrack-backup",
     help="Back up Fermentrack 2 archives to Dropbox or a local folder, safely from cron.",
     no_args_is_help=True,

@@ -117,6 +117,12 @@ def stdin_is_tty() -> bool:
         return False
 
 
+def typer_app(**settings: Any) -> typer.Typer:
+    """A Typer app with plain (Click) help: Rich's help renderer imports Rich and a
+    Markdown parser (~0.4 s here, seconds on a Pi) just to print --help."""
+    return typer.Typer(rich_markup_mode=None, **settings)
+
+
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
 
 

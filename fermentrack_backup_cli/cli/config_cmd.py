@@ -8,9 +8,9 @@ import typer
 
 from .. import errors
 from ..config import KEYS, lookup_key
-from .common import JsonOpt, get_app, handle_errors, setup, stdin_is_tty
+from .common import JsonOpt, get_app, handle_errors, setup, stdin_is_tty, typer_app
 
-app = typer.Typer(help="Show and change settings (config.toml).", no_args_is_help=True)
+app = typer_app(help="Show and change settings (config.toml).", no_args_is_help=True)
 
 
 @app.command("path")
@@ -61,8 +61,10 @@ def _read_secret(name: str) -> str:
 @app.command("set")
 @handle_errors
 def set_(
-    key: str = typer.Argument(..., help="Setting name, e.g. dropbox.app_key."),
-    value: str | None = typer.Argument(None, help="New value (secrets: read from stdin)."),
+    key: str = typer.Argument(..., metavar="KEY", help="Setting name, e.g. dropbox.app_key."),
+    value: str | None = typer.Argument(
+        None, metavar="[VALUE]", help="New value (secrets: read from stdin)."
+    ),
 ) -> None:
     """Set one setting in the config file.
 
@@ -87,7 +89,7 @@ def set_(
 
 @app.command("unset")
 @handle_errors
-def unset(key: str = typer.Argument(..., help="Setting name.")) -> None:
+def unset(key: str = typer.Argument(..., metavar="KEY", help="Setting name.")) -> None:
     """Remove a setting from the config file (back to its default).
 
     Example: fermentrack-backup config unset default_connection

@@ -9,9 +9,9 @@ import typer
 from .. import errors
 from ..app import App
 from ..models import Connection, iso
-from .common import JsonOpt, get_app, handle_errors, setup, stdin_is_tty
+from .common import JsonOpt, get_app, handle_errors, setup, stdin_is_tty, typer_app
 
-link_app = typer.Typer(
+link_app = typer_app(
     help="Link a storage target (a local folder or a Dropbox account).", no_args_is_help=True
 )
 
@@ -25,7 +25,9 @@ def register(app: typer.Typer) -> None:
 @link_app.command("local")
 @handle_errors
 def link_local(
-    path: Path = typer.Argument(..., help="Folder to store backups in (must exist)."),
+    path: Path = typer.Argument(
+        ..., metavar="PATH", help="Folder to store backups in (must exist)."
+    ),
     label: str | None = typer.Option(None, "--label", help="Name to refer to it by."),
 ) -> None:
     """Link a local folder (USB stick, NAS mount) as a backup target.
@@ -88,7 +90,9 @@ def connections(json: bool = JsonOpt) -> None:
 
 @handle_errors
 def unlink(
-    connection: str = typer.Argument(..., help="Connection id, id prefix or label."),
+    connection: str = typer.Argument(
+        ..., metavar="CONNECTION", help="Connection id, id prefix or label."
+    ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:
     """Remove a connection (its upload history stays).

@@ -15,7 +15,7 @@ from ..output import Output, byte_progress, human_size
 from ..prune import PruneReport, prune
 from ..remote import NullWatcher, Watcher, list_backups
 from ..restore import download
-from .common import JsonOpt, exit_with, get_app, handle_errors, setup
+from .common import JsonOpt, exit_with, get_app, handle_errors, setup, typer_app
 
 ToOpt = typer.Option(
     None,
@@ -24,7 +24,7 @@ ToOpt = typer.Option(
     help="Connection id, prefix or label, or local:DIR (default: the default connection).",
 )
 
-remote_app = typer.Typer(
+remote_app = typer_app(
     name="remote",
     help="Look at the backups stored at a target.",
     no_args_is_help=True,
@@ -84,7 +84,9 @@ def _verified(ok: bool | None, when: str | None) -> str:
 
 @handle_errors
 def download_cmd(
-    name: str = typer.Argument(..., help="A stored backup's name, as `remote ls` shows it."),
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="A stored backup's name, as `remote ls` shows it."
+    ),
     to: str | None = ToOpt,
     output: Path = typer.Option(
         Path(), "--output", "-o", metavar="DIR", help="Folder to save it in."

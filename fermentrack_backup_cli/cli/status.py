@@ -35,7 +35,9 @@ def register(app: typer.Typer) -> None:
 
 @handle_errors
 def status(
-    connection: str | None = typer.Argument(None, help="Only this connection."),
+    connection: str | None = typer.Argument(
+        None, metavar="[CONNECTION]", help="Only this connection."
+    ),
     json: bool = JsonOpt,
     offline: bool = typer.Option(
         False, "--offline", help="No network calls: report from the history database only."

@@ -86,7 +86,9 @@ def _exit_for(results: list[UploadResult], out: Output, quiet: bool, json: bool)
 
 @handle_errors
 def upload(
-    paths: list[Path] = typer.Argument(..., help="Archives, or folders of archives."),
+    paths: list[Path] = typer.Argument(
+        ..., metavar="PATH...", help="Archives, or folders of archives."
+    ),
     to: str | None = ToOpt,
     json: bool = JsonOpt,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
