@@ -25,7 +25,6 @@ verifying a remote zip can check `needs_seek(fmt)` to decide how to provide the 
 
 from __future__ import annotations
 
-import errno
 import gzip
 import json
 import lzma
@@ -38,15 +37,12 @@ from pathlib import Path
 from typing import IO, Any, BinaryIO, Final, cast
 
 from . import errors
-from .contenthash import ContentHasher
+from .archive_io import CHUNK_SIZE, HashingReader, SeekHashingReader, TailReader, UnderlyingIOError
 from .models import ArchiveReport
 
-CHUNK_SIZE: Final = 1024 * 1024
 MAX_DUMP_SIZE: Final = 256 * 1024 * 1024  # the largest .json member we parse
 MAX_LINK_TARGET: Final = 4096  # bytes of a zip symlink member read as its target
 SPOOL_MAX_MEMORY: Final = 64 * 1024 * 1024
-_GAP_FILL_MAX: Final = 1024 * 1024  # zip: re-read skipped gaps up to this size for the hash
-_TAIL_KEEP: Final = 64 * 1024  # tar: decompressed bytes kept to inspect the end-of-archive
 
 CORRUPT: Final = "corrupt_archive"
 NOT_AN_ARCHIVE: Final = "not_an_archive"
@@ -77,181 +73,6 @@ def needs_seek(fmt: str | None) -> bool:
     """Whether verifying `fmt` needs random access (zip does; a non-seekable stream is
     spooled to a temporary file by `verify_stream`, which costs disk space)."""
     return fmt == "zip"
-
-
-# --------------------------------------------------------------------------- readers
-
-
-class _UnderlyingIOError(Exception):
-    """Wraps an error raised by the caller's stream so it is never taken for corruption."""
-
-    def __init__(self, original: BaseException) -> None:
-        super().__init__(str(original))
-        self.original = original
-
-
-class _HashingReader:
-    """Sequential reader over the caller's stream that feeds a ContentHasher.
-
-    `sniff` reads the first bytes and keeps them to be returned again by `read`.
-    """
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._pending = b""
-        self.hasher = ContentHasher()
-        self.eof = False
-
-    def _raw_read(self, n: int) -> bytes:
-        try:
-            data = self._raw.read(n)
-        except Exception as exc:
-            raise _UnderlyingIOError(exc) from exc
-        if not data:
-            self.eof = True
-            return b""
-        self.hasher.update(data)
-        return data
-
-    def sniff(self, n: int) -> bytes:
-        while len(self._pending) < n:
-            data = self._raw_read(n - len(self._pending))
-            if not data:
-                break
-            self._pending += data
-        return self._pending[:n]
-
-    def read(self, n: int | None = -1) -> bytes:
-        if n is None or n < 0:
-            parts = [self._pending]
-            self._pending = b""
-            while data := self._raw_read(CHUNK_SIZE):
-                parts.append(data)
-            return b"".join(parts)
-        if self._pending:
-            data, self._pending = self._pending[:n], self._pending[n:]
-            return data
-        return self._raw_read(n)
-
-    def drain(self) -> None:
-        self._pending = b""
-        while self._raw_read(CHUNK_SIZE):
-            pass
-
-    @property
-    def size(self) -> int:
-        return self.hasher.size
-
-
-class _SeekHashingReader:
-    """Seekable view of the caller's stream that hashes the bytes it is asked for.
-
-    The hash extends only over a contiguous prefix of the file: a read that starts at
-    the hashed end extends it; a read after a small gap first fills the gap. `finish`
-    reads whatever was never read, so the hash covers the whole file and every byte is
-    read about once (zip's central directory, read first, is read again at the end).
-    """
-
-    def __init__(self, raw: IO[bytes]) -> None:
-        self._raw = raw
-        self._base = self._call(raw.tell)
-        self._pos = 0
-        self._hashed = 0
-        self.hasher = ContentHasher()
-
-    @staticmethod
-    def _call(fn: Any, *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except Exception as exc:
-            raise _UnderlyingIOError(exc) from exc
-
-    def seekable(self) -> bool:
-        return True
-
-    def readable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if whence == 0:
-            target = self._base + offset
-        elif whence == 1:
-            target = self._base + self._pos + offset
-        else:
-            target = self._call(self._raw.seek, offset, 2)
-        if target < self._base:
-            raise OSError(errno.EINVAL, "seek before the start of the archive")
-        self._pos = int(self._call(self._raw.seek, target)) - self._base
-        return self._pos
-
-    def _fill_gap(self, until: int) -> None:
-        self._call(self._raw.seek, self._base + self._hashed)
-        while self._hashed < until:
-            data = self._call(self._raw.read, min(CHUNK_SIZE, until - self._hashed))
-            if not data:
-                break
-            self.hasher.update(data)
-            self._hashed += len(data)
-        self._call(self._raw.seek, self._base + self._pos)
-
-    def read(self, n: int | None = -1) -> bytes:
-        start = self._pos
-        if self._hashed < start <= self._hashed + _GAP_FILL_MAX:
-            self._fill_gap(start)
-        data: bytes = self._call(self._raw.read, -1 if n is None else n)
-        end = start + len(data)
-        self._pos = end
-        if start <= self._hashed < end:
-            self.hasher.update(memoryview(data)[self._hashed - start :])
-            self._hashed = end
-        return data
-
-    def finish(self) -> int:
-        """Hash the rest of the file; returns the file's size."""
-        self._call(self._raw.seek, self._base + self._hashed)
-        while data := self._call(self._raw.read, CHUNK_SIZE):
-            self.hasher.update(data)
-            self._hashed += len(data)
-        self._pos = self._hashed
-        return self._hashed
-
-
-class _TailReader:
-    """Decompressed-side reader for tarfile that remembers the last bytes handed out,
-    so the data after tarfile's end-of-archive position can be checked."""
-
-    def __init__(self, inner: lzma.LZMAFile | gzip.GzipFile) -> None:
-        self._inner = inner
-        self.total = 0
-        self.tail = bytearray()
-
-    def read(self, n: int = -1) -> bytes:
-        data = self._inner.read(n)
-        self.total += len(data)
-        self.tail += data
-        if len(self.tail) > _TAIL_KEEP:
-            del self.tail[: len(self.tail) - _TAIL_KEEP]
-        return data
-
-    def rest_is_zero(self, end_offset: int) -> bool | None:
-        """Read the stream to its end (so the compression's checks run) and say whether
-        every byte from `end_offset` on is zero.
-
-        None when there is nothing after `end_offset` (no end-of-archive marker).
-        """
-        seen = self.total - end_offset
-        # tarfile buffers far less than _TAIL_KEEP; if it ever did, skip what we cannot see
-        visible = min(max(seen, 0), len(self.tail))
-        nonzero = any(self.tail[len(self.tail) - visible :]) if visible else False
-        while chunk := self._inner.read(CHUNK_SIZE):
-            seen += len(chunk)
-            nonzero = nonzero or any(chunk)
-        if seen <= 0:
-            return None
-        return not nonzero
 
 
 # --------------------------------------------------------------------------- checks
@@ -330,16 +151,16 @@ def _read_member(f: _Findings, name: str, stream: IO[bytes], size: int) -> None:
         pass
 
 
-def _decompressor(reader: _HashingReader, fmt: str) -> lzma.LZMAFile | gzip.GzipFile:
+def _decompressor(reader: HashingReader, fmt: str) -> lzma.LZMAFile | gzip.GzipFile:
     raw = cast(IO[bytes], reader)  # duck-typed: it has the read() both of them use
     if fmt == "tar.xz":
         return lzma.LZMAFile(raw)
     return gzip.GzipFile(fileobj=raw, mode="rb")
 
 
-def _scan_tar(f: _Findings, reader: _HashingReader, fmt: str) -> None:
+def _scan_tar(f: _Findings, reader: HashingReader, fmt: str) -> None:
     with _decompressor(reader, fmt) as decomp:
-        tail = _TailReader(decomp)
+        tail = TailReader(decomp)
         with tarfile.open(fileobj=tail, mode="r|") as tf:  # type: ignore[call-overload]
             while (info := tf.next()) is not None:
                 tf.members.clear()  # stream mode keeps every TarInfo: keep memory flat
@@ -419,24 +240,24 @@ def verify_stream(stream: BinaryIO, name: str, *, size: int | None = None) -> Ar
     f = _Findings()
     try:
         if fmt is None:
-            reader = _HashingReader(stream)
+            reader = HashingReader(stream)
             reader.drain()
             f.add(NOT_AN_ARCHIVE, f"not an archive: {name!r} is not .tar.xz, .tar.gz/.tgz or .zip")
             total, digest = reader.size, reader.hasher.hexdigest()
         elif fmt == "zip":
             total, digest = _verify_zip(f, stream)
         else:
-            reader = _HashingReader(stream)
+            reader = HashingReader(stream)
             try:
                 if _sniff(f, reader.sniff(8), fmt):
                     _scan_tar(f, reader, fmt)
-            except _UnderlyingIOError:
+            except UnderlyingIOError:
                 raise
             except Exception as exc:  # hostile input can raise almost anything
                 f.add(CORRUPT, f"corrupt archive: {_describe(exc)} (after {f.members} members)")
             reader.drain()
             total, digest = reader.size, reader.hasher.hexdigest()
-    except _UnderlyingIOError as exc:
+    except UnderlyingIOError as exc:
         raise exc.original from None
 
     if size is not None and size != total:
@@ -480,7 +301,7 @@ def _verify_zip(f: _Findings, stream: BinaryIO) -> tuple[int, str]:
         return _verify_zip_seekable(f, stream)
     # Not seekable (a download, a pipe): copy into a spooled temporary file, hashing the
     # bytes on the way, then verify the copy.
-    reader = _HashingReader(stream)
+    reader = HashingReader(stream)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_MEMORY) as spool:
         while data := reader.read(CHUNK_SIZE):
             spool.write(data)
@@ -495,12 +316,12 @@ def _verify_zip(f: _Findings, stream: BinaryIO) -> tuple[int, str]:
 
 
 def _verify_zip_seekable(f: _Findings, stream: BinaryIO) -> tuple[int, str]:
-    view = _SeekHashingReader(stream)
+    view = SeekHashingReader(stream)
     try:
         if _sniff(f, view.read(4), "zip"):
             view.seek(0)
             _scan_zip(f, view)
-    except _UnderlyingIOError:
+    except UnderlyingIOError:
         raise
     except Exception as exc:
         f.add(CORRUPT, f"corrupt archive: {_describe(exc)}")

@@ -1,0 +1,192 @@
+"""Readers under the archive verifier: they count and content-hash every byte they pass on.
+
+`HashingReader` wraps a forward-only stream, `SeekHashingReader` a seekable one (zip),
+`TailReader` keeps the last decompressed bytes of a tar stream. A failure of the
+underlying stream is re-raised as `UnderlyingIOError`, so a network error mid-download
+is never mistaken for a corrupt archive.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import lzma
+from typing import IO, Any, BinaryIO, Final
+
+from .contenthash import ContentHasher
+
+CHUNK_SIZE: Final = 1024 * 1024
+GAP_FILL_MAX: Final = 1024 * 1024  # zip: re-read skipped gaps up to this size for the hash
+TAIL_KEEP: Final = 64 * 1024  # tar: decompressed bytes kept to inspect the end-of-archive
+
+
+class UnderlyingIOError(Exception):
+    """Wraps an error raised by the caller's stream so it is never taken for corruption."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+class HashingReader:
+    """Sequential reader over the caller's stream that feeds a ContentHasher.
+
+    `sniff` reads the first bytes and keeps them to be returned again by `read`.
+    """
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._pending = b""
+        self.hasher = ContentHasher()
+        self.eof = False
+
+    def _raw_read(self, n: int) -> bytes:
+        try:
+            data = self._raw.read(n)
+        except Exception as exc:
+            raise UnderlyingIOError(exc) from exc
+        if not data:
+            self.eof = True
+            return b""
+        self.hasher.update(data)
+        return data
+
+    def sniff(self, n: int) -> bytes:
+        while len(self._pending) < n:
+            data = self._raw_read(n - len(self._pending))
+            if not data:
+                break
+            self._pending += data
+        return self._pending[:n]
+
+    def read(self, n: int | None = -1) -> bytes:
+        if n is None or n < 0:
+            parts = [self._pending]
+            self._pending = b""
+            while data := self._raw_read(CHUNK_SIZE):
+                parts.append(data)
+            return b"".join(parts)
+        if self._pending:
+            data, self._pending = self._pending[:n], self._pending[n:]
+            return data
+        return self._raw_read(n)
+
+    def drain(self) -> None:
+        self._pending = b""
+        while self._raw_read(CHUNK_SIZE):
+            pass
+
+    @property
+    def size(self) -> int:
+        return self.hasher.size
+
+
+class SeekHashingReader:
+    """Seekable view of the caller's stream that hashes the bytes it is asked for.
+
+    The hash extends only over a contiguous prefix of the file: a read that starts at
+    the hashed end extends it; a read after a small gap first fills the gap. `finish`
+    reads whatever was never read, so the hash covers the whole file and every byte is
+    read about once (zip's central directory, read first, is read again at the end).
+    """
+
+    def __init__(self, raw: IO[bytes]) -> None:
+        self._raw = raw
+        self._base = self._call(raw.tell)
+        self._pos = 0
+        self._hashed = 0
+        self.hasher = ContentHasher()
+
+    @staticmethod
+    def _call(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except Exception as exc:
+            raise UnderlyingIOError(exc) from exc
+
+    def seekable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence == 0:
+            target = self._base + offset
+        elif whence == 1:
+            target = self._base + self._pos + offset
+        else:
+            target = self._call(self._raw.seek, offset, 2)
+        if target < self._base:
+            raise OSError(errno.EINVAL, "seek before the start of the archive")
+        self._pos = int(self._call(self._raw.seek, target)) - self._base
+        return self._pos
+
+    def _fill_gap(self, until: int) -> None:
+        self._call(self._raw.seek, self._base + self._hashed)
+        while self._hashed < until:
+            data = self._call(self._raw.read, min(CHUNK_SIZE, until - self._hashed))
+            if not data:
+                break
+            self.hasher.update(data)
+            self._hashed += len(data)
+        self._call(self._raw.seek, self._base + self._pos)
+
+    def read(self, n: int | None = -1) -> bytes:
+        start = self._pos
+        if self._hashed < start <= self._hashed + GAP_FILL_MAX:
+            self._fill_gap(start)
+        data: bytes = self._call(self._raw.read, -1 if n is None else n)
+        end = start + len(data)
+        self._pos = end
+        if start <= self._hashed < end:
+            self.hasher.update(memoryview(data)[self._hashed - start :])
+            self._hashed = end
+        return data
+
+    def finish(self) -> int:
+        """Hash the rest of the file; returns the file's size."""
+        self._call(self._raw.seek, self._base + self._hashed)
+        while data := self._call(self._raw.read, CHUNK_SIZE):
+            self.hasher.update(data)
+            self._hashed += len(data)
+        self._pos = self._hashed
+        return self._hashed
+
+
+class TailReader:
+    """Decompressed-side reader for tarfile that remembers the last bytes handed out,
+    so the data after tarfile's end-of-archive position can be checked."""
+
+    def __init__(self, inner: lzma.LZMAFile | gzip.GzipFile) -> None:
+        self._inner = inner
+        self.total = 0
+        self.tail = bytearray()
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._inner.read(n)
+        self.total += len(data)
+        self.tail += data
+        if len(self.tail) > TAIL_KEEP:
+            del self.tail[: len(self.tail) - TAIL_KEEP]
+        return data
+
+    def rest_is_zero(self, end_offset: int) -> bool | None:
+        """Read the stream to its end (so the compression's checks run) and say whether
+        every byte from `end_offset` on is zero.
+
+        None when there is nothing after `end_offset` (no end-of-archive marker).
+        """
+        seen = self.total - end_offset
+        # tarfile buffers far less than TAIL_KEEP; if it ever did, skip what we cannot see
+        visible = min(max(seen, 0), len(self.tail))
+        nonzero = any(self.tail[len(self.tail) - visible :]) if visible else False
+        while chunk := self._inner.read(CHUNK_SIZE):
+            seen += len(chunk)
+            nonzero = nonzero or any(chunk)
+        if seen <= 0:
+            return None
+        return not nonzero
