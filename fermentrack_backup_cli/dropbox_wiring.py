@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -87,7 +88,12 @@ class _RelinkMarkingPolicy(RetryPolicy):
         try:
             return super().call(func, what)
         except errors.NeedsRelink:
-            if self.on_refused is not None:
+            # sqlite3 connections belong to the main thread; an upload worker's refusal
+            # reaches the main thread as this same error, and the pipeline marks it there
+            if (
+                self.on_refused is not None
+                and threading.current_thread() is threading.main_thread()
+            ):
                 self.on_refused()
             raise
 

@@ -51,7 +51,8 @@ class Notifier:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 response.read(1024)
             return True
-        except (OSError, ValueError) as exc:  # URLError, HTTPError, timeouts, resets
+        except Exception as exc:  # URLError, timeouts, resets, a garbled reply
+            # (http.client.HTTPException is neither OSError nor ValueError): never fail a backup
             reason = getattr(exc, "reason", None) or type(exc).__name__
             self.problems.append(f"could not ping {suffix or 'success'} URL: {reason}")
             return False

@@ -17,7 +17,7 @@ from typing import Protocol
 from . import errors
 from .app import App
 from .fsutil import os_error
-from .models import RemoteFile, UploadRecord, UploadResult, is_archive_name
+from .models import RemoteFile, UploadResult, is_archive_name
 from .providers.base import SourceFile, Target
 from .providers.local import hash_file
 
@@ -165,6 +165,10 @@ class Uploader:
     def is_local(self) -> bool:
         return self.target_id.startswith("local:")
 
+    def _key(self, name: str) -> str:
+        """Dropbox paths are case-insensitive; a local folder (ext4) is not."""
+        return name if self.is_local else name.lower()
+
     def run(self, paths: Sequence[Path]) -> list[UploadResult]:
         files = expand_paths(paths, allow_any=not self.options.check)
         return self.run_files(files)
@@ -175,7 +179,7 @@ class Uploader:
         try:
             with self.app.lock(self.target_id, self.options.lock_timeout):
                 # listed once, under the lock, so a concurrent run's uploads are seen
-                self.remote = {f.name.lower(): f for f in self.target.list_files()}
+                self.remote = {self._key(f.name): f for f in self.target.list_files()}
                 for path in files:
                     tried += 1
                     results.append(self.upload_one(path))
@@ -215,16 +219,21 @@ class Uploader:
         history = self.app.history
         started = time.monotonic()
         remote_path = self.target.remote_path(path.name)
-        record = history.start_upload(self.target_id, str(path), remote_path, None)
+        self.record = history.start_upload(self.target_id, str(path), remote_path, None)
         try:
-            return self._upload(path, record, started)
+            try:
+                return self._upload(path, started)
+            except OSError as exc:  # e.g. the archive vanished after the folder was listed
+                raise os_error(exc, "read", path) from None
         except errors.BackupError as exc:
-            history.finish_upload(record, "failed", error_code=exc.code, error_message=exc.message)
+            record = history.finish_upload(
+                self.record, "failed", error_code=exc.code, error_message=exc.message
+            )
             result = UploadResult(
                 str(path),
                 remote_path,
                 record.size,
-                None,
+                record.content_hash,
                 "failed",
                 exc.message,
                 duration_s=time.monotonic() - started,
@@ -236,22 +245,30 @@ class Uploader:
             if isinstance(exc, errors.Locked | errors.AuthError):
                 raise  # nothing else can succeed either
             return result
-        except BaseException:
+        except KeyboardInterrupt:
             history.finish_upload(
-                record, "failed", error_code="cancelled", error_message="interrupted"
+                self.record, "failed", error_code="cancelled", error_message="interrupted"
+            )
+            raise
+        except BaseException as exc:
+            history.finish_upload(
+                self.record, "failed", error_code="unexpected", error_message=type(exc).__name__
             )
             raise
 
-    def _upload(self, path: Path, record: UploadRecord, started: float) -> UploadResult:
+    def _upload(self, path: Path, started: float) -> UploadResult:
         history = self.app.history
+        record = self.record
         local_hash = check_archive(path) if self.options.check else None
         source = SourceFile.from_path(path, local_hash)
-        record = history.finish_upload(record, "pending", size=source.size, content_hash=local_hash)
+        record = self.record = history.finish_upload(
+            record, "pending", size=source.size, content_hash=local_hash
+        )
         if not os.access(path, os.R_OK):
             raise errors.PermissionDenied(f"cannot read {path}", "check the file's permissions")
         if not self.is_local:
             check_remote_name(path.name)
-        existing = self.remote.get(path.name.lower())
+        existing = self.remote.get(self._key(path.name))
         if existing is not None:
             if local_hash is None:
                 _, local_hash = hash_file(path)
@@ -275,7 +292,7 @@ class Uploader:
                     "pass --overwrite to replace it (the stored copy will be lost)",
                 )
         self._check_space(source, existing)
-        record = history.finish_upload(record, "uploading", content_hash=local_hash)
+        record = self.record = history.finish_upload(record, "uploading", content_hash=local_hash)
         self.reporter.file_started(path.name, source.size)
         stored = self.target.upload(
             source, overwrite=self.options.overwrite, progress=self.reporter.advance
@@ -288,7 +305,7 @@ class Uploader:
             remote_path=stored.file.path,
             resumed_from=stored.resumed_from,
         )
-        self.remote[path.name.lower()] = stored.file
+        self.remote[self._key(path.name)] = stored.file
         message = f"resumed at {stored.resumed_from} bytes" if stored.resumed_from else "uploaded"
         result = UploadResult(
             str(path),

@@ -8,6 +8,7 @@ a deadline, so a cron job always ends.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,7 +25,8 @@ class RetryPolicy:
     base_delay: float = 1.0
     max_delay: float = 60.0
     deadline: float | None = None  # time.monotonic() value after which we give up
-    sleep: Callable[[float], None] = time.sleep
+    sleep: Callable[[float], None] | None = None  # None: wait on `stop` (tests inject one)
+    stop: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C/SIGTERM
     rng: random.Random = field(default_factory=random.Random)
     retries: int = 0  # how many retries this policy has allowed so far (for reports)
 
@@ -44,10 +46,21 @@ class RetryPolicy:
                 "run again later (an interrupted upload resumes), or raise --max-duration",
             )
 
+    def _stopped(self) -> None:
+        if self.stop.is_set():
+            raise errors.Cancelled("interrupted", "run the command again to resume")
+
+    def _wait(self, seconds: float) -> None:
+        if self.sleep is not None:
+            self.sleep(seconds)
+        elif self.stop.wait(seconds):
+            self._stopped()
+
     def call(self, func: Callable[[], T], what: str) -> T:
         """Run `func`, retrying `errors.Transient` failures within the bounds."""
         attempt = 0
         while True:
+            self._stopped()
             self.check_deadline()
             try:
                 return func()
@@ -62,4 +75,4 @@ class RetryPolicy:
                 wait = self.delay(attempt - 1, exc.retry_after)
                 self.check_deadline(wait)
                 self.retries += 1
-                self.sleep(wait)
+                self._wait(wait)

@@ -59,6 +59,8 @@ class SessionAPI(Protocol):
 
     def remote_path(self, name: str) -> str: ...
 
+    def stat(self, name: str) -> RemoteFile | None: ...
+
     def upload_small(
         self, data: bytes, name: str, content_hash: str, overwrite: bool
     ) -> RemoteFile: ...
@@ -195,6 +197,20 @@ class Job:
         except errors.ContentHashMismatch:
             return self.api.retry.call(func, what)
 
+    def commit(self, func: Callable[[], RemoteFile], local_hash: str) -> RemoteFile:
+        """The finishing call. When its reply was lost after Dropbox committed, the retry
+        finds the session gone: the file is accepted if it is exactly what was sent."""
+        try:
+            return self.send(f"committing {self.source.name}", func)
+        except errors.SessionGone:
+            stored = self.api.stat(self.source.name)
+            if stored is None or (stored.size, stored.content_hash) != (
+                self.source.size,
+                local_hash,
+            ):
+                raise
+            return stored
+
     def check_unchanged(self, fd: int) -> None:
         self.source.check_unchanged(fd)
         self.source.check_unchanged()  # by path too: vanished or replaced
@@ -237,6 +253,9 @@ def upload_file(job: Job) -> Stored:
             reader = BlockReader(fd, job.source)
             return _verified(job, reader, _upload_small(job, fd, reader), None)
         resumed = _resume_point(job)
+        if resumed is not None and not _prefix_unchanged(fd, resumed[0].digests):
+            job.store.drop(job.remote_path)  # same size and mtime, other bytes (cp -p)
+            resumed = None
         if resumed is not None:
             record, offset = resumed
             job.created = record.created
@@ -246,6 +265,9 @@ def upload_file(job: Job) -> Stored:
                 return _verified(job, reader, md, offset)
             except errors.SessionGone:
                 job.store.drop(job.remote_path)  # expired meanwhile: start over below
+            except errors.SourceChanged:
+                job.store.drop(job.remote_path)
+                raise
         reader = BlockReader(fd, job.source)
         job.created = 0.0
         kind = CONCURRENT if job.parallel > 1 else SEQUENTIAL
@@ -255,6 +277,21 @@ def upload_file(job: Job) -> Stored:
             job.store.drop(job.remote_path)
             raise
         return _verified(job, reader, md, None)
+
+
+def _prefix_unchanged(fd: int, digests: bytes) -> bool:
+    """Whether the blocks the server already holds are still the file's first blocks.
+
+    Size and mtime can survive a rewrite (`cp -p`, `rsync -t`); resuming onto the old
+    bytes would commit a torn file. This reads the acknowledged prefix a second time,
+    only when resuming.
+    """
+    size = hashlib.sha256().digest_size
+    for index in range(len(digests) // size):
+        block = os.pread(fd, BLOCK_SIZE, index * BLOCK_SIZE)
+        if hashlib.sha256(block).digest() != digests[index * size : (index + 1) * size]:
+            return False
+    return True
 
 
 def _verified(job: Job, reader: BlockReader, md: RemoteFile, resumed: int | None) -> Stored:
@@ -352,9 +389,8 @@ def _sequential(
         digest = chunk_hash if data else None
         try:
             if end == size:
-                job.before_commit(fd, reader)
-                return job.send(
-                    f"committing {job.source.name}",
+                local_hash = job.before_commit(fd, reader)
+                return job.commit(
                     functools.partial(
                         api.session_finish,
                         sid,
@@ -364,6 +400,7 @@ def _sequential(
                         job.source.name,
                         job.overwrite,
                     ),
+                    local_hash,
                 )
             job.send(
                 f"uploading {job.source.name} at {offset}",
@@ -390,27 +427,33 @@ def _concurrent(
     sid = session_id
     job.advance_to(offset)
     window = _Window(job, reader, sid, offset)
-    with ThreadPoolExecutor(max_workers=job.parallel, thread_name_prefix="upload") as pool:
-        try:
-            for start, end in plan_chunks(size, job.chunk_size, offset):
-                while len(window.in_flight) >= job.parallel:
-                    window.reap(FIRST_COMPLETED)
-                job.check_unchanged(fd)
-                data, chunk_hash = reader.payload(start, end)
-                future = pool.submit(_append_concurrent, job, sid, start, data, chunk_hash)
-                del data  # the worker holds the only reference: at most `parallel` buffers
-                window.in_flight[future] = (start, end)
-            while window.in_flight:
-                window.reap(FIRST_COMPLETED)
-        except BaseException:
-            for future in window.in_flight:
-                future.cancel()
-            raise
-    job.before_commit(fd, reader)
+    pool = ThreadPoolExecutor(max_workers=job.parallel, thread_name_prefix="upload")
     try:
-        return job.send(
-            f"committing {job.source.name}",
+        for start, end in plan_chunks(size, job.chunk_size, offset):
+            while len(window.in_flight) >= job.parallel:
+                window.reap(FIRST_COMPLETED)
+            job.check_unchanged(fd)
+            data, chunk_hash = reader.payload(start, end)
+            future = pool.submit(_append_concurrent, job, sid, start, data, chunk_hash)
+            del data  # the worker holds the only reference: at most `parallel` buffers
+            window.in_flight[future] = (start, end)
+        while window.in_flight:
+            window.reap(FIRST_COMPLETED)
+    except errors.BackupError:
+        pool.shutdown(cancel_futures=True)  # a chunk failed: let the others end their tries
+        raise
+    except BaseException:
+        # Ctrl-C/SIGTERM: workers stop retrying at once instead of finishing their backoff
+        # (systemd gives a unit 90 s to stop); the process is ending anyway.
+        job.api.retry.stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    local_hash = job.before_commit(fd, reader)
+    try:
+        return job.commit(
             lambda: api.session_finish(sid, size, b"", None, job.source.name, job.overwrite),
+            local_hash,
         )
     except errors.IncorrectOffset as exc:
         raise errors.BackupError(

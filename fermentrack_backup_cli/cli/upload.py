@@ -169,7 +169,7 @@ def uploads(
     if connection is not None:
         conn_id = connection if connection.startswith("local:") else app.resolve(connection).id
         if connection.startswith("local:"):
-            conn_id = "local:" + str(Path(connection[6:] or ".").absolute())
+            conn_id = "local:" + str(Path(connection[6:] or ".").expanduser().absolute())
     records = app.history.uploads(limit=limit, connection_id=conn_id, status=status)
     if json:
         out.data(any_to_json(records))

@@ -82,7 +82,9 @@ IGNORED_NAMES = frozenset(
 
 TRANSPORT_FAULTS = frozenset({"429", "500", "503", "reset", "expired_token"})
 SEMANTIC_FAULTS = frozenset({"incorrect_offset", "content_hash_mismatch", "insufficient_space"})
-FAULTS = TRANSPORT_FAULTS | SEMANTIC_FAULTS
+# "lost_reply": the request is carried out, then the connection drops before the answer
+REPLY_FAULTS = frozenset({"lost_reply"})
+FAULTS = TRANSPORT_FAULTS | SEMANTIC_FAULTS | REPLY_FAULTS
 
 JSON = dict[str, Any]
 
@@ -896,6 +898,13 @@ class FakeDropbox:
             rec.fault = "reset"
             raise
 
+    def _send_ok(self, h: _Handler, rec: RecordedRequest, body: bytes) -> None:
+        """Answer 200, unless a lost_reply fault drops the connection after the work."""
+        if self._take_fault(rec.route, REPLY_FAULTS) is not None:
+            raise _Reset()
+        rec.status = 200
+        h.send(200, body, "application/json")
+
     def _transport_fault(self, h: _Handler, rec: RecordedRequest) -> None:
         f = self._take_fault(rec.route, TRANSPORT_FAULTS)
         if f is None:
@@ -964,8 +973,7 @@ class FakeDropbox:
             rec.args = args
             result = getattr(self, fn_name)(args, token)
             body = b"null" if result is None else json.dumps(result).encode()
-            rec.status = 200
-            h.send(200, body, "application/json")
+            self._send_ok(h, rec, body)
             return
         arg_header = h.headers.get("Dropbox-API-Arg")
         if arg_header is None:
@@ -984,8 +992,7 @@ class FakeDropbox:
                 result = getattr(self, fn_name)(args, received, route)
             finally:
                 received.discard()
-            rec.status = 200
-            h.send(200, json.dumps(result).encode(), "application/json")
+            self._send_ok(h, rec, json.dumps(result).encode())
             return
         # download
         h.drain_body()

@@ -127,6 +127,17 @@ def convert(exc: Exception, what: str) -> errors.BackupError:
         return errors.BackupError(
             f"Dropbox rejected the request while {what}", None, code="bad_input"
         )
+    if isinstance(exc, dbx_exc.HttpError):  # any other HTTP status (408, a proxy's 407...)
+        status = exc.status_code
+        if status in (408, 425, 429) or status >= 500:
+            return errors.Transient(
+                f"Dropbox answered HTTP {status} while {what}", code="server_error"
+            )
+        return errors.NetworkError(
+            f"unexpected HTTP {status} from Dropbox while {what}",
+            "a proxy may be in the way: check HTTPS_PROXY / NO_PROXY",
+            code="http_error",
+        )
     if isinstance(exc, requests.exceptions.SSLError) and _cert_failure(exc):
         return errors.NetworkError(
             f"TLS verification failed talking to Dropbox while {what}",
@@ -173,6 +184,12 @@ def converting(what: str) -> Iterator[None]:
         raise convert(exc, what) from None
     except (ConnectionError, TimeoutError) as exc:
         raise convert(exc, what) from None
+    except AssertionError:  # the SDK asserts on a non-JSON error body (a proxy's page)
+        raise errors.NetworkError(
+            f"an answer that is not from Dropbox while {what}",
+            "a proxy may be in the way: check HTTPS_PROXY / NO_PROXY",
+            code="http_error",
+        ) from None
 
 
 def _json_or_empty(resp: requests.Response) -> dict[str, Any]:
