@@ -80,6 +80,16 @@ class App:
         exact = [c for c in conns if ref in (c.id, c.label)]
         if len(exact) == 1:
             return exact[0]
+        if not exact and ref in ("dropbox", "local"):
+            # `--to dropbox` in a cron line: the one connection of that provider
+            of_kind = [c for c in conns if c.provider == ref]
+            if len(of_kind) == 1:
+                return of_kind[0]
+            if of_kind:
+                raise errors.AmbiguousConnection(
+                    f"{len(of_kind)} {ref} connections are linked",
+                    "name one by label or id prefix; candidates: " + _candidates(of_kind),
+                )
         matches = exact or [c for c in conns if c.id.startswith(ref.lower())]
         if len(matches) == 1:
             return matches[0]

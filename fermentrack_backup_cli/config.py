@@ -361,6 +361,8 @@ class Settings:
 
     def set(self, name: str, value: Any) -> None:
         parsed = validate(name, value)
+        if name == "env_file":  # cron runs elsewhere: a relative path would break there
+            parsed = str(Path(parsed).expanduser().absolute())
         values = load_file(self.path)
         values[name] = parsed
         save_file(self.path, values)

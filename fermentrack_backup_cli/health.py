@@ -142,15 +142,26 @@ def doctor_checks(config: str | None) -> list[Check]:
         app = App.create(config)
     except errors.BackupError as exc:
         return [*checks, _failed("config", exc)]
+    checks.append(Check("config", True, f"{app.settings.path} is valid"))
     try:
-        checks.append(Check("config", True, f"{app.settings.path} is valid"))
-        checks.append(_provider_check(app))
-        checks.append(_token_store_check(app))
-        checks.append(_data_dir_check(app))
+        for name, check in (
+            ("dropbox", _provider_check),
+            ("token store", _token_store_check),
+            ("data dir", _data_dir_check),
+        ):
+            checks.append(_reporting(name, check, app))
         checks.extend(_connection_check(app, conn) for conn in app.history.connections())
     finally:
         app.close()
     return checks
+
+
+def _reporting(name: str, check: Callable[[App], Check], app: App) -> Check:
+    """A check whose setting is bad (an unreadable env_file, a bad port) reports, not aborts."""
+    try:
+        return check(app)
+    except errors.BackupError as exc:
+        return _failed(name, exc)
 
 
 def _provider_check(app: App) -> Check:

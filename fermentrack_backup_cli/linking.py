@@ -196,7 +196,7 @@ class Linker:
                 "token_store": self.store.name,
             }
             if label:
-                fields["label"] = _unique_label(label, [c for c in conns if c.id != old.id])
+                fields["label"] = _explicit_label(label, [c for c in conns if c.id != old.id])
             history.update_connection(old.id, **fields)
             updated = history.get_connection(old.id)
             assert updated is not None
@@ -204,7 +204,9 @@ class Linker:
         conn = Connection(
             id=str(uuid.uuid4()),
             provider="dropbox",
-            label=_unique_label(label or f"{account.name} ({account.email})", conns),
+            label=_explicit_label(label, conns)
+            if label
+            else _unique_label(f"{account.name} ({account.email})", conns),
             account_id=account.account_id,
             account_email=account.email,
             account_name=account.name,
@@ -231,6 +233,15 @@ def _raise_for_error(error: str | None) -> None:
         f"Dropbox authorization failed: {error}",
         "run `fermentrack-backup link dropbox` again",
     )
+
+
+def _explicit_label(label: str, others: list[Connection]) -> str:
+    """A label the user chose: refused when taken (as `link local` does), never renamed."""
+    if any(c.label == label for c in others):
+        raise errors.UsageError(
+            f"a connection labelled {label!r} already exists", "choose another --label"
+        )
+    return label
 
 
 def _unique_label(label: str, others: list[Connection]) -> str:

@@ -32,7 +32,7 @@ PORT_HINT_TEMPLATE = (
     "pass --port N with a free port and register http://localhost:N/ "
     "as a redirect URI in the Dropbox app console"
 )
-TIMEOUT_HINT = "run again with a longer --timeout, or use --no-browser to paste the code"
+TIMEOUT_HINT = "run again with a longer --timeout"
 DENIED_HINT = "run `fermentrack-backup link dropbox` again and click Allow"
 
 
@@ -133,7 +133,12 @@ class _Handler(BaseHTTPRequestHandler):
             if already:
                 self._page(409, "Already handled", "This link attempt has already finished.")
             elif outcome.code is not None:
-                self._page(200, "Linked", "Linked. You can close this tab.")
+                self._page(
+                    200,
+                    "Authorization received",
+                    "Authorization received. You can close this tab; the terminal shows "
+                    "whether linking finished.",
+                )
             else:
                 self._page(400, "Not linked", "Linking did not complete. You can close this tab.")
         finally:

@@ -41,7 +41,9 @@ def link_dropbox(
     port: int | None = typer.Option(
         None, "--port", min=1024, max=65535, help="Callback port (default oauth.callback_port)."
     ),
-    timeout: float = typer.Option(300.0, "--timeout", min=1, help="Seconds to wait for Allow."),
+    timeout: float = typer.Option(
+        300.0, "--timeout", min=1, max=600, help="Seconds to wait for Allow (at most 600)."
+    ),
     print_url: bool = typer.Option(
         False, "--print-url", help="Step 1 of 2: save the attempt, print the address, exit."
     ),

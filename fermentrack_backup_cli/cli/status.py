@@ -67,6 +67,14 @@ def status(
         _table(out, statuses)
     if any(not s.healthy for s in statuses):
         raise typer.Exit(ExitCode.UNHEALTHY)
+    if not statuses and max_age_s is not None:
+        # a monitor asking "is anything backing up?" must not read "nothing linked" as yes
+        out.fail(
+            "no connections, so no backups",
+            "link one, or run status as the cron user",
+            label="unhealthy:",
+        )
+        raise typer.Exit(ExitCode.UNHEALTHY)
 
 
 def _table(out: Output, statuses: list[ConnectionStatus]) -> None:

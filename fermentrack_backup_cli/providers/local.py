@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -94,6 +95,8 @@ class LocalTarget:
         try:
             st = path.stat()
         except FileNotFoundError:
+            return None
+        if not stat.S_ISREG(st.st_mode):
             return None
         _, digest = hash_file(path)
         return RemoteFile(
@@ -185,13 +188,12 @@ class LocalTarget:
 
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
         path = self.folder / name
-        try:
-            handle = path.open("rb")
-        except FileNotFoundError:
+        if not path.is_file():  # missing, or a directory that happens to end in .tar.xz
             raise errors.NotFound(
                 f"no stored backup named {name} in {self.folder}",
                 "list them with `fermentrack-backup remote ls`",
-            ) from None
+            )
+        handle = path.open("rb")
         handle.seek(offset)
         return handle
 
