@@ -302,6 +302,18 @@ class History:
             sql += f" LIMIT {int(limit)}"
         return [_upload(row) for row in self.db.execute(sql, params)]
 
+    def fail_stale(self, connection_id: str) -> int:
+        """Mark rows a killed run left `pending`/`uploading` as failed (call under the lock)."""
+        with self.transaction() as db:
+            cursor = db.execute(
+                "UPDATE uploads SET status = 'failed', finished_at = ?, "
+                "error_code = 'interrupted', error_message = "
+                "'the run ended before this upload finished (killed or power cut)' "
+                "WHERE connection_id = ? AND status IN ('pending', 'uploading')",
+                (iso(utcnow()), connection_id),
+            )
+        return cursor.rowcount
+
     def last_upload(self, connection_id: str, status: str) -> UploadRecord | None:
         found = self.uploads(limit=1, connection_id=connection_id, status=status, action="upload")
         return found[0] if found else None

@@ -63,6 +63,13 @@ def test_an_upload_killed_mid_way_resumes_in_the_next_run(
     assert result["message"] == f"resumed at {result['resumed_from']} bytes"
     assert fake_dropbox.read_file(f"{FOLDER}/{path.name}") == data
     assert len(fake_dropbox.requests_to("files/upload_session/start")) == 1
+    # the killed run's row is not left "uploading" forever
+    from fermentrack_backup_cli.app import App
+
+    app = App.create()
+    rows = [(r.status, r.error_code) for r in app.history.uploads()]
+    app.close()
+    assert rows == [("completed", None), ("failed", "interrupted")]
 
 
 def test_two_runs_at_once_never_upload_an_archive_twice(
