@@ -142,9 +142,12 @@ class App:
         conn = Connection(id=str(uuid.uuid4()), provider="local", label=label, location=str(folder))
         return self.history.add_connection(conn)
 
-    def lock(self, target_id: str, timeout: float) -> FileLock:
-        digest = hashlib.sha256(target_id.encode()).hexdigest()[:16]
-        return FileLock(self.dirs.lock_dir / f"{digest}.lock", timeout, target_id)
+    def lock(self, target_id: str, timeout: float, target: Target | None = None) -> FileLock:
+        """The per-target run lock. A folder is one target whether it is reached through
+        a linked connection or as `local:DIR`, so both take the same lock."""
+        key = f"{LOCAL_PREFIX}{target.root}" if isinstance(target, LocalTarget) else target_id
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        return FileLock(self.dirs.lock_dir / f"{digest}.lock", timeout, key)
 
 
 def _candidates(conns: list[Connection]) -> str:

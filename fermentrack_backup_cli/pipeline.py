@@ -177,7 +177,7 @@ class Uploader:
         results: list[UploadResult] = []
         tried = 0  # files whose attempt has a history row of its own
         try:
-            with self.app.lock(self.target_id, self.options.lock_timeout):
+            with self.app.lock(self.target_id, self.options.lock_timeout, self.target):
                 # under the lock no other run is active here: leftovers are from a killed one
                 self.app.history.fail_stale(self.target_id)
                 # listed once, under the lock, so a concurrent run's uploads are seen

@@ -84,7 +84,7 @@ def apply_policy(
 
     Raises UsageError for a policy that keeps nothing. Holds the target's lock, so it
     never races an upload to the same target."""
-    with app.lock(target_id, PRUNE_LOCK_TIMEOUT):
+    with app.lock(target_id, PRUNE_LOCK_TIMEOUT, target):
         decisions = tuple(plan(target.list_files(), policy))
         gone = [d.file for d in decisions if not d.keep]
         deleted = [] if dry_run or not gone else _delete(app, target, target_id, gone)

@@ -234,3 +234,20 @@ def test_on_a_terminal_upload_and_download_draw_progress_without_crashing(
         assert proc.wait(timeout=60) == 0, output
         assert b"Traceback" not in output
     assert (tmp_path / "restore" / archive.name).read_bytes() == archive.read_bytes()
+
+
+def test_a_linked_folder_and_local_dir_to_it_share_one_lock(
+    subprocess_env: dict[str, str], sample: Path, tmp_path: Path
+) -> None:
+    from fermentrack_backup_cli.app import App
+
+    dest = tmp_path / "usb"
+    dest.mkdir()
+    assert cli("link", "local", str(dest), "--label", "usb", env=subprocess_env).returncode == 0
+    app = App.create()
+    with app.lock(f"local:{dest}", 0):
+        result = cli(
+            "upload", str(sample), "--to", "usb", "--lock-timeout", "0.5", env=subprocess_env
+        )
+    app.close()
+    assert result.returncode == ExitCode.LOCKED
