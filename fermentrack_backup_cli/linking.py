@@ -179,6 +179,17 @@ class Linker:
         account = target.account()
         return self.record(account, grant.refresh_token, label)
 
+    def _revoke_quietly(self, refresh_token: str) -> None:
+        """Revoke the refresh token a re-link replaced; best effort (it may be dead already)."""
+        creds = Credentials(self.app_key, self.app_secret, refresh_token)
+        target = DropboxTarget(
+            make_client(creds, ca_certs=ca_certs()),
+            self.app.settings.get("remote_folder"),
+            RetryPolicy(max_attempts=1),
+        )
+        with contextlib.suppress(errors.BackupError):
+            target.revoke()
+
     def record(self, account: Account, refresh_token: str, label: str | None) -> LinkResult:
         history = self.app.history
         conns = history.connections()
@@ -186,6 +197,7 @@ class Linker:
         location = self.store.describe()
         if same:
             old = same[0]
+            previous = _token_quietly(token_store_for(self.app, old), old.id)
             self.store.set(old.id, refresh_token)
             if old.token_store and old.token_store != self.store.name:
                 _forget_quietly(token_store_for(self.app, old), old.id)
@@ -198,6 +210,8 @@ class Linker:
             if label:
                 fields["label"] = _explicit_label(label, [c for c in conns if c.id != old.id])
             history.update_connection(old.id, **fields)
+            if previous and previous != refresh_token:
+                self._revoke_quietly(previous)
             updated = history.get_connection(old.id)
             assert updated is not None
             return LinkResult(updated, True, old.state == "needs_relink", location)
@@ -250,6 +264,12 @@ def _unique_label(label: str, others: list[Connection]) -> str:
     while candidate in taken:
         candidate, n = f"{label} {n}", n + 1
     return candidate
+
+
+def _token_quietly(store: TokenStore, conn_id: str) -> str | None:
+    with contextlib.suppress(errors.BackupError):
+        return store.get(conn_id)
+    return None
 
 
 def _forget_quietly(store: TokenStore, conn_id: str) -> None:

@@ -78,3 +78,20 @@ def test_relinking_into_another_store_moves_the_token(
     assert run_json("connections")[0]["token_store"] == "file"
     assert ("fermentrack-backup", conn.id) not in memory_keyring.passwords
     assert conn.id in json.loads((home / "data" / "tokens.json").read_text())
+
+
+def test_relinking_revokes_the_refresh_token_it_replaces(
+    fake_dropbox: Any, make_dropbox_conn: Callable[..., Any]
+) -> None:
+    conn = make_dropbox_conn()
+    from fermentrack_backup_cli.app import App
+    from fermentrack_backup_cli.auth.tokens import open_store
+
+    app = App.create()
+    old_token = open_store("keyring", app.dirs.token_file).get(conn.id)
+    app.close()
+    assert old_token is not None
+    assert relink(fake_dropbox).exit_code == 0
+    assert fake_dropbox._refresh_tokens[old_token].revoked
+    assert len(fake_dropbox.requests_to("auth/token/revoke")) == 1
+    assert run("status").exit_code == 0  # the new token works
