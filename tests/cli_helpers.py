@@ -43,3 +43,14 @@ def cli(
         timeout=timeout,
         check=False,
     )
+
+
+def history() -> list[Any]:
+    """Every upload-history row, newest first, read straight from the database."""
+    from fermentrack_backup_cli.app import App
+
+    app = App.create()
+    try:
+        return app.history.uploads()
+    finally:
+        app.close()

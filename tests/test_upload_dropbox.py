@@ -15,7 +15,7 @@ import pytest
 
 from fermentrack_backup_cli.app import App
 from fermentrack_backup_cli.contenthash import content_hash
-from tests.cli_helpers import run
+from tests.cli_helpers import history, run
 
 MIB = 1024 * 1024
 FOLDER = "/Fermentrack Backups"
@@ -27,14 +27,6 @@ def write(folder: Path, name: str, size: int) -> tuple[Path, bytes]:
     path = folder / name
     path.write_bytes(data)
     return path, data
-
-
-def history() -> list[Any]:
-    app = App.create()
-    try:
-        return app.history.uploads()
-    finally:
-        app.close()
 
 
 @pytest.fixture

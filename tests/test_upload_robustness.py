@@ -10,20 +10,11 @@ from typing import Any
 
 import pytest
 
-from fermentrack_backup_cli.app import App
 from fermentrack_backup_cli.errors import ExitCode
-from tests.cli_helpers import run, run_json
+from tests.cli_helpers import history, run, run_json
 
 MIB = 1024 * 1024
 FOLDER = "/Fermentrack Backups"
-
-
-def history() -> list[Any]:
-    app = App.create()
-    try:
-        return app.history.uploads()
-    finally:
-        app.close()
 
 
 def test_a_file_rewritten_with_the_same_size_and_mtime_is_not_resumed_onto_old_bytes(
