@@ -258,41 +258,58 @@ class Uploader:
             )
             raise
 
+    def _skipped(
+        self, path: Path, existing: RemoteFile, size: int, local_hash: str, started: float
+    ) -> UploadResult:
+        self.app.history.finish_upload(self.record, "skipped", content_hash=local_hash)
+        result = UploadResult(
+            str(path),
+            existing.path,
+            size,
+            local_hash,
+            "skipped",
+            "already uploaded",
+            duration_s=time.monotonic() - started,
+        )
+        self.reporter.file_done(result)
+        return result
+
     def _upload(self, path: Path, started: float) -> UploadResult:
         history = self.app.history
-        record = self.record
-        local_hash = check_archive(path) if self.options.check else None
-        source = SourceFile.from_path(path, local_hash)
-        record = self.record = history.finish_upload(
-            record, "pending", size=source.size, content_hash=local_hash
-        )
+        if not path.is_file():  # vanished since the folder was listed
+            raise errors.NotFound(f"{path} vanished before it was uploaded", "check the path")
         if not os.access(path, os.R_OK):
             raise errors.PermissionDenied(f"cannot read {path}", "check the file's permissions")
         if not self.is_local:
             check_remote_name(path.name)
         existing = self.remote.get(self._key(path.name))
+        local_hash = None
         if existing is not None:
-            if local_hash is None:
-                _, local_hash = hash_file(path)
-                source = SourceFile.from_path(path, local_hash)
+            # Hash only (no decompression): a nightly run over a folder of stored archives
+            # must not unpack every one of them on a Pi. They were checked when uploaded.
+            size, local_hash = hash_file(path)
+            self.record = history.finish_upload(
+                self.record, "pending", size=size, content_hash=local_hash
+            )
             if self._same_content(existing, local_hash):
-                history.finish_upload(record, "skipped", content_hash=local_hash)
-                result = UploadResult(
-                    str(path),
-                    existing.path,
-                    source.size,
-                    local_hash,
-                    "skipped",
-                    "already uploaded",
-                    duration_s=time.monotonic() - started,
-                )
-                self.reporter.file_done(result)
-                return result
+                return self._skipped(path, existing, size, local_hash, started)
             if not self.options.overwrite:
                 raise errors.RemoteConflict(
                     f"{existing.path} already exists with different content",
                     "pass --overwrite to replace it (the stored copy will be lost)",
                 )
+        if self.options.check:
+            checked = check_archive(path)
+            if local_hash not in (None, checked):
+                raise errors.SourceChanged(
+                    f"{path} changed while it was being checked; nothing was stored",
+                    "wait until Fermentrack has finished writing the backup, then run again",
+                )
+            local_hash = checked
+        source = SourceFile.from_path(path, local_hash)
+        record = self.record = history.finish_upload(
+            self.record, "pending", size=source.size, content_hash=local_hash
+        )
         self._check_space(source, existing)
         record = self.record = history.finish_upload(record, "uploading", content_hash=local_hash)
         self.reporter.file_started(path.name, source.size)

@@ -146,3 +146,31 @@ def test_uploads_filter_expands_a_home_relative_local_target(
     archive.write_bytes(os.urandom(100))
     assert run("upload", str(archive), "--to", "local:~/dest", "--no-check").exit_code == 0
     assert len(run_json("uploads", "--connection", "local:~/dest")) == 1
+
+
+def test_a_nightly_run_hashes_stored_archives_without_unpacking_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import datetime, timedelta
+
+    from fermentrack_backup_cli import pipeline
+    from tests.samples import make_backup
+
+    folder = tmp_path / "backups"
+    folder.mkdir()
+    for day in range(3):
+        make_backup(folder, datetime(2026, 11, 1, 3) + timedelta(days=day), rows=5)
+    dest = f"local:{tmp_path / 'dest'}"
+    assert run("upload", str(folder), "--to", dest).exit_code == 0
+    checked: list[Path] = []
+    original = pipeline.check_archive
+
+    def counting(path: Path) -> str:
+        checked.append(path)
+        return original(path)
+
+    monkeypatch.setattr(pipeline, "check_archive", counting)
+    newest = make_backup(folder, datetime(2026, 11, 4, 3), rows=5)
+    statuses = [r["status"] for r in run_json("upload", str(folder), "--to", dest)]
+    assert statuses == ["skipped", "skipped", "skipped", "completed"]
+    assert checked == [newest]  # only the archive that is actually uploaded is unpacked
