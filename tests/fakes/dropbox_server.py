@@ -39,6 +39,20 @@ session's chunks are written into one file at their offsets and its hash is comb
 their block digests, so finish renames too (gaps or overlapping chunks fall back to the
 plain concatenation in offset order).
 
+Benchmark mode: ``fake.persist = False`` (default True) keeps the metadata but not the
+bytes.  Upload bodies are still received in full and content-hashed as they arrive, and
+every request's content_hash check happens as usual, but nothing is written to disk:
+sessions and committed files are empty placeholder files.  A sequential session's hash
+grows from the per-request block digests as always; a concurrent session keeps each
+chunk's 4 MiB block digests keyed by offset and combines them in offset order at finish
+(every chunk but the last in offset order must be a multiple of 4 MiB, which the API's
+own rules ensure for ordinary traffic; otherwise finish answers 500).  Committed files
+keep size, content_hash, rev etc., so list_folder/get_metadata work, but downloading such
+a file answers 500 and ``read_file``/``corrupt`` raise.  Upload bodies over
+``MEMORY_BODY_LIMIT`` (or chunked) still pass through a spill file.  ``put_file`` always
+stores the bytes.  Only for benchmarks: real Dropbox's storage cost is not on the
+client's machine, while this fake's disk writes would share its CPUs.
+
 Faults: ``fake.inject(route, fault, times=1, **kw)``; route is an API route such as
 ``"files/upload_session/append_v2"`` (a leading ``/2/`` is accepted), ``"oauth2/token"``, or
 ``"*"`` for any route.  See ``FAULTS``.
@@ -241,6 +255,7 @@ class _File:
     client_modified: str
     server_modified: str
     mangle_downloads: int = 0  # >0: that many mangled downloads; -1: forever
+    stored: bool = True  # False: committed with persist=False, `blob` is an empty placeholder
 
 
 @dataclass
@@ -264,6 +279,7 @@ class _Session:
     # concurrent: True while every chunk lives in `file` at its own offset (they never
     # overlapped); after an overlapping chunk each one has a file of its own.
     shared: bool = True
+    stored: bool = True  # False: started with persist=False, no bytes are written
 
 
 class _Body:
@@ -425,6 +441,9 @@ class FakeDropbox:
         self.email: str = "brewer@example.com"
         self.display_name: str = "Fake Brewer"
         self.clock: Callable[[], float] = time.time
+        # benchmark mode only: False hashes upload bodies but does not store their bytes
+        # (see the module docstring; such files cannot be downloaded)
+        self.persist: bool = True
 
         # --- state ---
         self.requests: list[RecordedRequest] = []
@@ -535,6 +554,7 @@ class FakeDropbox:
         """Flip bytes of the stored copy; its recorded content_hash keeps the old value."""
         with self._lock:
             entry = self._require_file(path)
+            self._require_stored(entry)
             with open(entry.blob, "r+b") as f:
                 if entry.size == 0:
                     f.write(b"\x00")
@@ -614,7 +634,16 @@ class FakeDropbox:
 
     def read_file(self, path: str) -> bytes:
         with self._lock:
-            return self._require_file(path).blob.read_bytes()
+            entry = self._require_file(path)
+            self._require_stored(entry)
+            return entry.blob.read_bytes()
+
+    @staticmethod
+    def _require_stored(entry: _File) -> None:
+        if not entry.stored:
+            raise ValueError(
+                f"{entry.path_display!r} was uploaded with persist=False: its bytes were not kept"
+            )
 
     def exists(self, path: str) -> bool:
         low = path.lower()
@@ -749,7 +778,14 @@ class FakeDropbox:
             n += 1
 
     def _commit(
-        self, path: str, commit: JSON, tmp: Path, size: int, chash: str, route: str
+        self,
+        path: str,
+        commit: JSON,
+        tmp: Path,
+        size: int,
+        chash: str,
+        route: str,
+        stored: bool = True,
     ) -> tuple[JSON | None, JSON | None]:
         """Store ``tmp`` at ``path`` following ``commit``; returns (metadata, WriteError)."""
         with self._lock:
@@ -804,6 +840,7 @@ class FakeDropbox:
                 id=existing.id if existing else "id:" + secrets.token_urlsafe(16),
                 client_modified=commit.get("client_modified") or _ts(now),
                 server_modified=_ts(now),
+                stored=stored,
             )
             self._files[low] = entry
             return self._file_meta(entry), None
@@ -1326,9 +1363,13 @@ class FakeDropbox:
         if problem:
             raise _api_error({".tag": "path", "reason": problem, "upload_session_id": sid})
         tmp = self._incoming()
-        body.save(tmp)
+        stored = self.persist
+        if stored:
+            body.save(tmp)
+        else:
+            tmp.touch()  # an empty placeholder: the bytes are hashed, not kept
         try:
-            meta, err = self._commit(path, args, tmp, size, chash, route)
+            meta, err = self._commit(path, args, tmp, size, chash, route, stored)
         finally:
             tmp.unlink(missing_ok=True)  # gone already when committed
         if err:
@@ -1352,7 +1393,11 @@ class FakeDropbox:
             raise _api_error({".tag": "content_hash_mismatch"})
         sid = "AAAAA" + secrets.token_urlsafe(24)
         data = self.root / "sessions" / sid
-        body.save(data)
+        stored = self.persist
+        if stored:
+            body.save(data)
+        else:
+            data.touch()
         with self._lock:
             self._sessions[sid] = _Session(
                 id=sid,
@@ -1362,6 +1407,7 @@ class FakeDropbox:
                 size=size,
                 closed=bool(args.get("close")),
                 hasher=body.hasher if kind == "sequential" else ContentHasher(),
+                stored=stored,
             )
         return {"session_id": sid}
 
@@ -1414,8 +1460,9 @@ class FakeDropbox:
                     raise _api_error({".tag": "incorrect_offset", "correct_offset": s.size})
                 if s.size + size > MAX_SESSION_SIZE:
                     raise _api_error({".tag": "too_large"})
-                with open(s.file, "ab") as out:
-                    body.write_to(out)
+                if s.stored:
+                    with open(s.file, "ab") as out:
+                        body.write_to(out)
                 body.feed(s.hasher)
                 s.size += size
                 s.closed = close
@@ -1446,6 +1493,11 @@ class FakeDropbox:
         file of its own, as the finish then concatenates them all in offset order.
         """
         size = body.size
+        if not s.stored:
+            # persist=False: only the block digests, combined in offset order at finish
+            s.chunks[offset] = (s.file, size)
+            s.digests[offset] = body.hasher.block_digests()
+            return
         if s.shared and any(
             (off == offset and n != size)
             or (off != offset and off < offset + size and offset < off + n)
@@ -1504,7 +1556,7 @@ class FakeDropbox:
                     raise lookup_failed({".tag": "incorrect_offset", "correct_offset": s.size})
                 if s.closed and size:
                     raise lookup_failed({".tag": "closed"})
-                if size:
+                if size and s.stored:
                     with open(s.file, "ab") as out:
                         body.write_to(out)
                 total = s.size + size
@@ -1539,16 +1591,29 @@ class FakeDropbox:
                 problem = self._check_write_path(path)
                 if problem:
                     raise _api_error({".tag": "path", "path": problem})
-                renamed = tiled and s.shared and s.file.stat().st_size == total
-                if renamed:
+                if not s.stored:
+                    offs = sorted(s.chunks)
+                    if any(s.chunks[off][1] % BLOCK_SIZE for off in offs[:-1]):
+                        raise _Reply(
+                            500,
+                            "fake (persist=False): a chunk before the last is not a "
+                            "multiple of 4 MiB, its digests cannot be combined",
+                            "text/plain; charset=utf-8",
+                        )
+                    total_hash = _combine([d for off in offs for d in s.digests[off]])
+                    os.replace(s.file, assembled)  # the empty placeholder
+                    renamed = True
+                elif tiled and s.shared and s.file.stat().st_size == total:
                     # the chunks tile the file exactly: their block digests are the file's
                     total_hash = _combine([d for off in sorted(s.chunks) for d in s.digests[off]])
                     os.replace(s.file, assembled)
+                    renamed = True
                 else:
+                    renamed = False
                     # all chunks in offset order, gaps and overlaps included (as before)
                     self._concatenate(s, assembled)
                     total_hash = file_content_hash(assembled)
-            meta, err = self._commit(path, commit, assembled, total, total_hash, route)
+            meta, err = self._commit(path, commit, assembled, total, total_hash, route, s.stored)
             if err:
                 if renamed:
                     os.replace(assembled, s.file)
@@ -1569,7 +1634,7 @@ class FakeDropbox:
 
     def _restore_after_failed_finish(self, s: _Session, appended: int) -> None:
         """A failed commit leaves the session as it was, so the client may retry finish."""
-        if s.kind == "sequential" and appended:
+        if s.kind == "sequential" and appended and s.stored:
             with open(s.file, "r+b") as f:
                 f.truncate(s.size)
 
@@ -1587,6 +1652,13 @@ class FakeDropbox:
                 raise _api_error({".tag": "path", "path": {".tag": "not_found"}})
             if args.get("rev") and args["rev"] != entry.rev:
                 raise _api_error({".tag": "path", "path": {".tag": "not_found"}})
+            if not entry.stored:
+                raise _Reply(
+                    500,
+                    f"fake: {entry.path_display} was uploaded with persist=False, "
+                    "its bytes were not kept",
+                    "text/plain; charset=utf-8",
+                )
             meta = self._file_meta(entry)
             blob = entry.blob
             mangle = entry.mangle_downloads != 0

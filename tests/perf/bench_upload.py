@@ -21,6 +21,11 @@ table shows the median of each column; "server CPU s" is the fake's own CPU time
 during the run, never counted as the client's. Bytecode is compiled into a
 temporary PYTHONPYCACHEPREFIX by an untimed warm-up run, as an installed package
 would have it. Prints a markdown table.
+
+`--no-persist` runs the fake with `persist = False`: it receives and content-hashes
+every body (and checks every content_hash) but does not write the bytes to disk, as
+real Dropbox's storage cost is not on the client's machine (benchmark only; the
+uploaded files cannot be downloaded from the fake).
 """
 
 from __future__ import annotations
@@ -50,6 +55,7 @@ sys.path.insert(0, {root!r})
 from tests.fakes.dropbox_server import FakeDropbox
 fake = FakeDropbox(Path({dir!r})).start()
 fake.quota_allocated = 1 << 50
+fake.persist = {persist!r}
 print(fake.host, fake.ca_path, fake.app_key, fake.app_secret, fake.issue_refresh_token(),
       flush=True)
 for line in sys.stdin:
@@ -70,9 +76,10 @@ fake.stop()
 
 
 class Server:
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, persist: bool = True) -> None:
+        code = SERVER.format(root=str(ROOT), dir=str(workdir / "fake"), persist=persist)
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER.format(root=str(ROOT), dir=str(workdir / "fake"))],
+            [sys.executable, "-c", code],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -164,13 +171,18 @@ def main() -> None:
     parser.add_argument("--latency", type=float, nargs="+", default=[0.0, 0.05])
     parser.add_argument("--runs", type=int, default=1, help="repeat each case; medians shown")
     parser.add_argument("--only", nargs="*", default=None, help="cli, parallel, baseline")
+    parser.add_argument(
+        "--no-persist",
+        action="store_true",
+        help="the fake hashes bodies but does not write them to disk (benchmark mode)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="fb-bench-") as tmp:
         work = Path(tmp)
         source = work / "source.bin"
         make_file(source, args.size_mib * MIB)
-        server = Server(work)
+        server = Server(work, persist=not args.no_persist)
         home = work / "home"
         link(home, server)
         env = {**server.env(), "FERMENTRACK_BACKUP_HOME": str(home)}
@@ -222,7 +234,8 @@ def main() -> None:
         f"\nfile {args.size_mib} MiB, chunk {args.chunk_mib} MiB, "
         f"{platform.machine()} {os.cpu_count()} CPUs, Python {platform.python_version()}\n"
     )
-    print(f"median of {args.runs} run(s)\n")
+    fake_mode = "fake without disk writes (--no-persist)" if args.no_persist else "fake persists"
+    print(f"median of {args.runs} run(s), {fake_mode}\n")
     print("| client | latency | wall s | CPU s | CPU s/GiB | peak RSS MB | MB/s | server CPU s |")
     print("|---|---|---|---|---|---|---|---|")
     for label, latency, wall, cpu, rss, server_cpu in rows:
