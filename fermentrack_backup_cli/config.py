@@ -105,7 +105,7 @@ def _keep_count(value: Any) -> int:
 
 
 def _keep_within(value: Any) -> str:
-    from .retention import CalendarDuration  # pure; deferred to keep config imports minimal
+    from .backup_time import CalendarDuration  # pure; deferred to keep config imports minimal
 
     text = _str(value).strip().lower().replace(" ", "")
     try:

@@ -25,10 +25,10 @@ from typing import Any, BinaryIO, Protocol, cast
 
 from . import errors
 from .app import App
+from .backup_time import backup_time
 from .fsutil import os_error
 from .models import RemoteFile, is_archive_name, iso, parse_iso, utcnow
 from .providers.base import Target
-from .retention import backup_time
 
 CHUNK = 1024 * 1024
 ATTEMPTS = 3  # whole-stream attempts when the connection drops mid-body

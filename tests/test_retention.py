@@ -9,16 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fermentrack_backup_cli import errors
+from fermentrack_backup_cli.backup_time import CalendarDuration, backup_time
 from fermentrack_backup_cli.models import RemoteFile
-from fermentrack_backup_cli.retention import (
-    CalendarDuration,
-    Decision,
-    Policy,
-    backup_time,
-    kept,
-    plan,
-    removed,
-)
+from fermentrack_backup_cli.retention import Decision, Policy, kept, plan, removed
 
 FOLDER = "/Fermentrack Backups"
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
