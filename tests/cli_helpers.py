@@ -26,6 +26,20 @@ def run_json(*args: str, env: dict[str, str] | None = None) -> Any:
     return json.loads(result.stdout)
 
 
+UPLOAD_RESULT_KEYS = frozenset(
+    {
+        "local_path",
+        "remote_path",
+        "size",
+        "content_hash",
+        "status",
+        "resumed_from",
+        "duration_s",
+        "bytes_per_s",
+    }
+)
+"""The documented `upload --json` fields (issue 4): a contract the tests pin."""
+
 EXE = str(Path(sys.executable).with_name("fermentrack-backup"))
 """The installed console script, for tests that run the CLI as cron would."""
 

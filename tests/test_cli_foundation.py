@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from fermentrack_backup_cli.errors import ExitCode
-from tests.cli_helpers import run, run_json
+from tests.cli_helpers import UPLOAD_RESULT_KEYS, run, run_json
 from tests.samples import flip_byte, make_backup, truncate
 
 
@@ -74,16 +74,7 @@ def test_quickstart_uploads_the_sample_and_verifies_the_stored_copy(
 
 def test_upload_json_result_fields(sample: Path, tmp_path: Path) -> None:
     data = run_json("upload", str(sample), "--to", f"local:{tmp_path / 'dest'}")
-    assert set(data[0]) >= {
-        "local_path",
-        "remote_path",
-        "size",
-        "content_hash",
-        "status",
-        "resumed_from",
-        "duration_s",
-        "bytes_per_s",
-    }
+    assert set(data[0]) >= UPLOAD_RESULT_KEYS
     assert data[0]["size"] == sample.stat().st_size
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from fermentrack_backup_cli.app import App
 from fermentrack_backup_cli.contenthash import content_hash
-from tests.cli_helpers import history, run
+from tests.cli_helpers import UPLOAD_RESULT_KEYS, history, run
 
 MIB = 1024 * 1024
 FOLDER = "/Fermentrack Backups"
@@ -44,16 +44,7 @@ def test_upload_to_dropbox_prints_the_documented_json_fields(
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     (item,) = json.loads(result.stdout)
-    assert {
-        "local_path",
-        "remote_path",
-        "size",
-        "content_hash",
-        "status",
-        "resumed_from",
-        "duration_s",
-        "bytes_per_s",
-    } <= set(item)
+    assert set(item) >= UPLOAD_RESULT_KEYS
     assert item["status"] == "completed"
     assert item["remote_path"] == f"{FOLDER}/2026-01-01.tar.xz"
     assert item["size"] == len(data)
