@@ -30,14 +30,15 @@ SCRUBBED = (
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_home(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     home = tmp_path / "fb-home"
     monkeypatch.setenv("FERMENTRACK_BACKUP_HOME", str(home))
     # A fresh HOME too: keyring reads keyringrc.cfg from it, in this process and in the
     # cron-like token probe (which sees HOME but no XDG_CONFIG_HOME).
-    user_home = tmp_path / "user-home"
-    user_home.mkdir()
-    monkeypatch.setenv("HOME", str(user_home))
+    # (outside tmp_path, which some tests expect to hold only what they made)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("user-home")))
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     for name in SCRUBBED:
         monkeypatch.delenv(name, raising=False)

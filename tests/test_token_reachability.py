@@ -50,6 +50,15 @@ def link_result(fake: Any) -> Any:
 
 
 @pytest.fixture
+def session_only_keyring(memory_keyring: Any) -> Any:
+    """The in-memory keyring lives in this process only, like a session's Secret Service;
+    cron's HOME selects keyring's fail backend, what detection finds without D-Bus on
+    Linux (pinned, so a Mac's Keychain cannot make the probe find a keyring)."""
+    select_cron_keyring("keyring.backends.fail.Keyring")
+    return memory_keyring
+
+
+@pytest.fixture
 def popen_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """Every subprocess the probe starts (argv and env), passed through unchanged."""
     calls: list[dict[str, Any]] = []
@@ -67,10 +76,8 @@ def popen_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def test_link_into_a_keyring_cron_cannot_open_warns_with_the_fixes_and_still_links(
-    fake_dropbox: Any, memory_keyring: Any
+    fake_dropbox: Any, session_only_keyring: Any
 ) -> None:
-    # The in-memory keyring lives in this process only, like a session's Secret Service;
-    # the probe's bare environment finds no usable keyring at all.
     result = link_in_process(fake_dropbox)
     assert result.exit_code == 0, result.stderr
     assert CRON_WARNING in result.stderr
@@ -80,12 +87,13 @@ def test_link_into_a_keyring_cron_cannot_open_warns_with_the_fixes_and_still_lin
     assert "`fermentrack-backup config set token_store file`" in result.stderr
     assert "link dropbox` again" in result.stderr
     (conn,) = run_json("connections")
-    assert memory_keyring.get_password(SERVICE_NAME, conn["id"]) in fake_dropbox._refresh_tokens
+    token = session_only_keyring.get_password(SERVICE_NAME, conn["id"])
+    assert token in fake_dropbox._refresh_tokens
     assert run("status").exit_code == 0  # the token works in this session
 
 
 def test_link_result_says_the_token_is_not_reachable_from_cron(
-    fake_dropbox: Any, memory_keyring: Any
+    fake_dropbox: Any, session_only_keyring: Any
 ) -> None:
     result = link_result(fake_dropbox)
     assert result.token_reachable_from_cron is False
@@ -197,7 +205,7 @@ def real_keyring_store(monkeypatch: pytest.MonkeyPatch) -> KeyringStore:
 
 
 def test_doctor_reports_fix_when_cron_cannot_read_a_keyring_token(
-    fake_dropbox: Any, make_dropbox_conn: Callable[..., Any]
+    fake_dropbox: Any, make_dropbox_conn: Callable[..., Any], session_only_keyring: Any
 ) -> None:
     make_dropbox_conn("brewery", store="keyring")
     result = run("doctor")
