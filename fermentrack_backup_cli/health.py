@@ -30,6 +30,22 @@ class Health:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def store_changed(app: App, conn: Connection) -> tuple[str, str] | None:
+    """(problem, hint) when `token_store` changed since `conn` was linked: link it again.
+
+    The token still works from the store it was written to (every read goes there),
+    but the user asked for the other store, so say so until a re-link moves it.
+    """
+    configured = str(app.settings.get("token_store"))
+    if not conn.token_store or conn.token_store == configured:
+        return None
+    return (
+        f"its token is in the {conn.token_store} store but token_store is {configured}: link again",
+        f"`fermentrack-backup link {conn.provider}` moves it to the {configured} store and keeps "
+        f"the connection and its history; until then it is read from the {conn.token_store} store",
+    )
+
+
 def check(app: App, conn: Connection, *, offline: bool) -> Health:
     health = Health()
     health.extra["last_verification"] = last_verification(app, conn.id)
@@ -150,7 +166,10 @@ def doctor_checks(config: str | None) -> list[Check]:
             ("data dir", _data_dir_check),
         ):
             checks.append(_reporting(name, check, app))
-        checks.extend(_connection_check(app, conn) for conn in app.history.connections())
+        for conn in app.history.connections():
+            checks.append(_connection_check(app, conn))
+            if conn.token_store:
+                checks.append(_reporting(f"cron token {conn.label}", _cron_check(conn), app))
     finally:
         app.close()
     return checks
@@ -218,6 +237,37 @@ def _data_dir_check(app: App) -> Check:
             "fix its owner/permissions, or set FERMENTRACK_BACKUP_HOME",
         )
     return Check("data dir", True, f"{app.dirs.data} is writable")
+
+
+def _cron_check(conn: Connection) -> Callable[[App], Check]:
+    """Can cron read this connection's token, from the store `token_store` names?"""
+
+    def run(app: App) -> Check:
+        from .auth import reachability
+        from .auth.tokens import open_store
+
+        name = f"cron token {conn.label}"
+        changed = store_changed(app, conn)
+        if changed:
+            return Check(name, False, *changed)
+        store = open_store(conn.token_store or "", app.dirs.token_file)
+        token = store.get(conn.id)
+        if token is None:
+            return Check(
+                name,
+                False,
+                f"no token for it in the {store.name} store",
+                f"run `fermentrack-backup link {conn.provider}` again",
+            )
+        cron = reachability.check(store, conn.id, token)
+        if cron is None or cron.reachable:
+            return Check(name, True, cron.detail if cron else f"stored in {store.describe()}")
+        where = store.describe()
+        if cron.reachable is None:
+            return Check(name, False, f"could not check it ({where}): {cron.detail}", cron.hint)
+        return Check(name, False, f"cron cannot read it from {where}: {cron.detail}", cron.hint)
+
+    return run
 
 
 def _connection_check(app: App, conn: Connection) -> Check:

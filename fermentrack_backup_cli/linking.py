@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from . import errors
 from .app import App
+from .auth import reachability
 from .auth.listener import CallbackListener, redirect_uri_for
 from .auth.session import (
     PendingAuth,
@@ -60,6 +61,12 @@ class LinkResult:
     refreshed: bool  # the account was linked already: its token was replaced
     was_needs_relink: bool
     token_location: str
+    # Can a cron job read the token back? None: no check for this store, or it could not run.
+    cron: reachability.Reachability | None = None
+
+    @property
+    def token_reachable_from_cron(self) -> bool | None:
+        return None if self.cron is None else self.cron.reachable
 
 
 class Linker:
@@ -214,7 +221,8 @@ class Linker:
                 self._revoke_quietly(previous)
             updated = history.get_connection(old.id)
             assert updated is not None
-            return LinkResult(updated, True, old.state == "needs_relink", location)
+            cron = reachability.check(self.store, old.id, refresh_token)
+            return LinkResult(updated, True, old.state == "needs_relink", location, cron)
         conn = Connection(
             id=str(uuid.uuid4()),
             provider="dropbox",
@@ -232,7 +240,8 @@ class Linker:
         except BaseException:
             _forget_quietly(self.store, conn.id)
             raise
-        return LinkResult(conn, False, False, location)
+        cron = reachability.check(self.store, conn.id, refresh_token)
+        return LinkResult(conn, False, False, location, cron)
 
 
 def _raise_for_error(error: str | None) -> None:

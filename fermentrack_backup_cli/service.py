@@ -101,7 +101,7 @@ def connection_status(
     offline: bool = False,
 ) -> list[ConnectionStatus]:
     """Each connection's health; online checks unless `offline` (history only)."""
-    from .health import check
+    from .health import check, store_changed
 
     conns = [app.resolve(conn_ref)] if conn_ref else app.history.connections()
     statuses = []
@@ -117,6 +117,9 @@ def connection_status(
             )
         if not (conn.state == "needs_relink" and health.extra.get("error_code") == "needs_relink"):
             problems.extend(health.problems)  # (the state line above already says it)
+        changed = store_changed(app, conn)
+        if changed:
+            problems.append(f"{changed[0]} ({changed[1]})")
         status = ConnectionStatus(
             conn.id,
             conn.label,

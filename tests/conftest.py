@@ -1,7 +1,8 @@
 """Test isolation: a temp home for every dir, a scrubbed environment, fixed width.
 
-Every test gets its own FERMENTRACK_BACKUP_HOME, no Dropbox credentials from the
-developer's shell, and an in-memory keyring unless it asks for the real one.
+Every test gets its own FERMENTRACK_BACKUP_HOME and HOME, no Dropbox credentials from
+the developer's shell, and an in-memory keyring unless it asks for the real one (or
+for `cron_keyring`, one that a cron-like subprocess can open too).
 """
 
 from __future__ import annotations
@@ -29,9 +30,16 @@ SCRUBBED = (
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def isolated_home(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
     home = tmp_path / "fb-home"
     monkeypatch.setenv("FERMENTRACK_BACKUP_HOME", str(home))
+    # A fresh HOME too: keyring reads keyringrc.cfg from it, in this process and in the
+    # cron-like token probe (which sees HOME but no XDG_CONFIG_HOME).
+    # (outside tmp_path, which some tests expect to hold only what they made)
+    monkeypatch.setenv("HOME", str(tmp_path_factory.mktemp("user-home")))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
     for name in SCRUBBED:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "200")
@@ -85,6 +93,35 @@ def memory_keyring(request: pytest.FixtureRequest) -> Iterator[object]:
     keyring.core.set_keyring(backend)
     yield backend
     keyring.core._keyring_backend = previous
+
+
+@pytest.fixture
+def cron_keyring(memory_keyring: object, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A keyring cron can reach, selected by $HOME's keyringrc.cfg for this process and probes.
+
+    Returns the file the keyring keeps its entries in.
+    """
+    import sys
+
+    import keyring.core
+
+    from tests.keyring_backends import HomeFileKeyring
+
+    select_cron_keyring("tests.keyring_backends.HomeFileKeyring")
+    monkeypatch.delenv("PYTHON_KEYRING_BACKEND", raising=False)
+    monkeypatch.setattr(sys, "path", list(sys.path))  # keyring-path prepends to it
+    # Forget the memory keyring: detect from the config, exactly as a probe does.
+    monkeypatch.setattr(keyring.core, "_keyring_backend", None)
+    return HomeFileKeyring.path()
+
+
+def select_cron_keyring(backend: str) -> Path:
+    """Write $HOME's keyringrc.cfg: `backend` (importable from the repo root) is selected."""
+    config = Path.home() / ".config" / "python_keyring" / "keyringrc.cfg"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    repo = Path(__file__).resolve().parent.parent
+    config.write_text(f"[backend]\ndefault-keyring = {backend}\nkeyring-path = {repo}\n")
+    return config
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Keyring backends for tests: in memory, hanging, locked, and one that leaks secrets.
+"""Keyring backends for tests: in memory, hanging, locked, one that leaks secrets, and
+one in a file under $HOME that a process with cron's bare environment can open too.
 
 Tests select them explicitly (keyring.set_keyring or PYTHON_KEYRING_BACKEND); their
 negative priority keeps them out of keyring's automatic detection.
@@ -6,8 +7,11 @@ negative priority keeps them out of keyring's automatic detection.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
+from pathlib import Path
 
 from keyring.backend import KeyringBackend
 from keyring.errors import KeyringLocked, PasswordDeleteError, PasswordSetError
@@ -102,3 +106,43 @@ class SlowKeyring(MemoryKeyring):
     def get_password(self, service: str, username: str) -> str | None:
         time.sleep(self.delay)
         return super().get_password(service, username)
+
+
+class HomeFileKeyring(KeyringBackend):
+    """Passwords in $HOME/cron-keyring.json: a keyring cron can reach (unlike a session's
+    Secret Service). Selected through $HOME/.config/python_keyring/keyringrc.cfg, which
+    keyring reads even in a bare environment, so a test process and a cron-like probe
+    subprocess with the same HOME open the same keyring.
+    """
+
+    priority = -1  # type: ignore[assignment]  # see MemoryKeyring
+
+    @staticmethod
+    def path() -> Path:
+        return Path.home() / "cron-keyring.json"
+
+    def _load(self) -> dict[str, str]:
+        try:
+            data: dict[str, str] = json.loads(self.path().read_text())
+        except FileNotFoundError:
+            return {}
+        return data
+
+    def _save(self, data: dict[str, str]) -> None:
+        fd = os.open(self.path(), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(data, handle)
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self._load().get(f"{service}/{username}")
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        data = self._load()
+        data[f"{service}/{username}"] = password
+        self._save(data)
+
+    def delete_password(self, service: str, username: str) -> None:
+        data = self._load()
+        if data.pop(f"{service}/{username}", None) is None:
+            raise PasswordDeleteError("No such password!")
+        self._save(data)

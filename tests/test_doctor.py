@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fermentrack_backup_cli.errors import ExitCode
@@ -11,7 +12,7 @@ from tests.cli_helpers import run
 
 
 def test_doctor_says_ok_for_each_check_when_everything_works(
-    fake_dropbox: Any, make_dropbox_conn: Callable[..., Any]
+    fake_dropbox: Any, make_dropbox_conn: Callable[..., Any], cron_keyring: Path
 ) -> None:
     make_dropbox_conn("brewery")
     result = run("doctor")
@@ -23,6 +24,10 @@ def test_doctor_says_ok_for_each_check_when_everything_works(
     assert any(line.startswith("ok: token store: keyring (") for line in lines)
     assert any(line.startswith("ok: data dir: ") for line in lines)
     assert "ok: connection brewery: the Dropbox token refreshes" in lines
+    assert any(
+        line.startswith("ok: cron token brewery: read back in an environment like cron")
+        for line in lines
+    )
 
 
 def test_doctor_names_the_fix_for_a_missing_app_key_and_no_keyring() -> None:

@@ -45,12 +45,24 @@ def connections(json: bool = JsonOpt) -> None:
 
     Example: fermentrack-backup connections --json
     """
+    from ..health import store_changed
+
     out = setup(json=json)
     app = get_app()
     conns = app.history.connections()
     where = _token_locations(app, conns)
+    changed = {c.id: store_changed(app, c) for c in conns}
     if json:
-        out.data([{**c.to_json(), "token_location": where.get(c.token_store)} for c in conns])
+        out.data(
+            [
+                {
+                    **c.to_json(),
+                    "token_location": where.get(c.token_store),
+                    "token_store_changed": changed[c.id] is not None,
+                }
+                for c in conns
+            ]
+        )
         return
     if not conns:
         out.info(
@@ -65,7 +77,7 @@ def connections(json: bool = JsonOpt) -> None:
             c.account_email or c.location or "",
             c.account_name or "",
             c.state,
-            where.get(c.token_store) or "-",
+            (where.get(c.token_store) or "-") + ("; link again" if changed[c.id] else ""),
             iso(c.created_at),
             iso(c.last_used_at) or "never",
         )
@@ -86,6 +98,11 @@ def connections(json: bool = JsonOpt) -> None:
         ),
         rows,
     )
+    for c in conns:
+        problem = changed[c.id]
+        if problem:
+            out.warn(f"connection {c.label}: {problem[0]}")
+            out.info(f"hint: {problem[1]}")
 
 
 @handle_errors

@@ -149,3 +149,22 @@ def _report(out: Output, result: LinkResult) -> None:
     else:
         out.line(f"linked Dropbox account {who} as connection {conn.label!r} ({conn.id[:8]})")
     out.info(f"refresh token stored in {result.token_location}")
+    _report_cron(out, result)
+
+
+def _report_cron(out: Output, result: LinkResult) -> None:
+    """Linked over SSH into a session-only keyring: say so now, not after the nightly run."""
+    cron = result.cron
+    if cron is None:
+        return
+    if cron.reachable:
+        out.info(f"cron can read it: {cron.detail}")
+        return
+    if cron.reachable is None:
+        out.warn(f"could not check that cron and systemd can read the token: {cron.detail}")
+    else:
+        out.warn(
+            f"cron and systemd will not be able to read the token from "
+            f"{result.token_location}: {cron.detail}"
+        )
+    out.info(f"hint: {cron.hint}")
