@@ -7,18 +7,19 @@ keyring) is opened on first use so `--help` and `providers` stay instant.
 from __future__ import annotations
 
 import hashlib
+import os
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import errors
 from .config import Settings
-from .fsutil import FileLock, os_error
+from .fsutil import FileLock, blame
 from .history import History
 from .models import Connection, ProviderInfo
 from .paths import AppDirs, app_dirs, config_file_path
 from .providers.base import Target
-from .providers.local import LocalTarget, check_folder
+from .providers.local import LocalTarget, check_folder, filesystem_of
 
 LOCAL_PREFIX = "local:"
 
@@ -103,18 +104,25 @@ class App:
             "use a longer id prefix; candidates: " + _candidates(matches),
         )
 
-    def target_for(self, ref: str | None) -> tuple[Target, str]:
-        """The target and the id recorded in history for `--to REF`."""
+    def target_for(self, ref: str | None, *, mkdir: bool = False) -> tuple[Target, str]:
+        """The target and the id recorded in history for `--to REF`.
+
+        `local:DIR` must name an existing folder: a missing one is usually the mount
+        point of a drive that is not mounted, and creating it would fill the SD card.
+        `mkdir` (`upload --mkdir`) creates it, parents too."""
         remote_folder = self.settings.get("remote_folder")
         if ref is not None and ref.startswith(LOCAL_PREFIX):
-            folder = Path(ref.removeprefix(LOCAL_PREFIX) or ".").expanduser()
-            if not folder.exists() and folder.absolute().parent.is_dir():
-                # an ad-hoc folder is created like rclone does, but only one level deep:
-                # a missing parent usually means an unmounted drive
-                try:
-                    folder.mkdir(mode=0o755, exist_ok=True)  # two runs may race here
-                except OSError as exc:
-                    raise os_error(exc, "create", folder) from None
+            text = ref.removeprefix(LOCAL_PREFIX)
+            if not text.strip():
+                raise errors.UsageError(
+                    f"--to {ref!r} names no folder",
+                    "give one: --to local:/mnt/usb (local:. for the current folder)",
+                )
+            folder = Path(text).expanduser()
+            if mkdir:
+                with blame("create", folder):
+                    if not folder.is_dir():
+                        folder.mkdir(mode=0o755, parents=True, exist_ok=True)  # runs may race
             folder = check_folder(folder)
             return LocalTarget(folder, remote_folder), f"{LOCAL_PREFIX}{folder}"
         conn = self.resolve(ref)
@@ -124,29 +132,51 @@ class App:
         remote_folder = self.settings.get("remote_folder")
         if conn.provider == "local":
             assert conn.location is not None
-            return LocalTarget(check_folder(Path(conn.location)), remote_folder)
+            folder = check_folder(Path(conn.location), conn.filesystem)
+            return LocalTarget(folder, remote_folder)
         if conn.provider == "dropbox":
             from .dropbox_wiring import dropbox_target  # deferred: imports the SDK
 
             return dropbox_target(self, conn)
         raise errors.UsageError(f"unknown provider {conn.provider!r} for {conn.label}", None)
 
-    def link_local(self, folder: Path, label: str | None) -> Connection:
+    def link_local(self, folder: Path, label: str | None) -> tuple[Connection, bool]:
+        """Link a folder, recording the filesystem it is on. Linking an already linked
+        folder again (no --label, or its own) records its filesystem anew instead;
+        returns the connection and whether it already existed."""
         folder = check_folder(folder)
+        device, mount = filesystem_of(folder)
         conns = self.history.connections()
+        for conn in conns:
+            same = conn.provider == "local" and conn.location == str(folder)
+            if same and label in (None, conn.label):
+                self.history.update_connection(conn.id, device=device, mount_point=mount)
+                return replace(conn, device=device, mount_point=mount), True
         label = label or folder.name or str(folder)
         if any(c.label == label for c in conns):
             raise errors.UsageError(
                 f"a connection labelled {label!r} already exists", "choose another --label"
             )
-        conn = Connection(id=str(uuid.uuid4()), provider="local", label=label, location=str(folder))
-        return self.history.add_connection(conn)
+        conn = Connection(
+            id=str(uuid.uuid4()),
+            provider="local",
+            label=label,
+            location=str(folder),
+            device=device,
+            mount_point=mount,
+        )
+        return self.history.add_connection(conn), False
 
     def lock(self, target_id: str, timeout: float, target: Target | None = None) -> FileLock:
         """The per-target run lock. A folder is one target whether it is reached through
-        a linked connection or as `local:DIR`, so both take the same lock."""
-        key = f"{LOCAL_PREFIX}{target.root}" if isinstance(target, LocalTarget) else target_id
-        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        a linked connection, as `local:DIR` or through a symlink, so all take the lock
+        of its real path."""
+        if isinstance(target, LocalTarget):
+            target_id = f"{LOCAL_PREFIX}{target.root}"
+        key = target_id
+        if key.startswith(LOCAL_PREFIX):
+            key = LOCAL_PREFIX + os.path.realpath(key.removeprefix(LOCAL_PREFIX))
+        digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         return FileLock(self.dirs.lock_dir / f"{digest}.lock", timeout, key)
 
 

@@ -1,8 +1,15 @@
-"""Atomic file writes and the cross-process lock.
+"""Atomic file writes, safe temp files and the cross-process lock.
 
 Every file the tool writes goes through `atomic_write` (temp file beside the
 target, fsync, rename, fsync the directory) so a power cut leaves either the old
 file or the new one, never half of each.
+
+Every temp or partial file is created by `create_temp` or `create_new`:
+O_CREAT|O_EXCL|O_NOFOLLOW, mode 0600, so a name someone planted (a symlink to a
+victim file, say) is never followed or written through. Temp names are
+`.fbk-<16 hex of sha256(name)>-<random>.<suffix>`: short whatever the target's
+name (NAME_MAX is 255 bytes), and recognisable, so a later run can remove the
+ones a killed run left behind.
 """
 
 from __future__ import annotations
@@ -10,8 +17,10 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
-import tempfile
+import re
+import secrets
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,12 +38,52 @@ def fsync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+TEMP_PREFIX = ".fbk-"
+TEMP_NAME = re.compile(r"^\.fbk-[0-9a-f]{16}-[0-9a-f]{16}\.(part|tmp)$")
+"""The names `create_temp` makes (a resumable download partial has no random part)."""
+
+
+def name_digest(name: str) -> str:
+    """16 hex digits naming `name` in temp file names, whatever its length."""
+    return hashlib.sha256(name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def create_new(path: Path, mode: int = 0o600) -> int:
+    """Create `path` for writing; fail (FileExistsError) if anything, even a
+    dangling symlink, already has that name. Returns the fd."""
+    return os.open(path, NEW_FILE_FLAGS, mode)
+
+
+def create_temp(directory: Path, name: str, suffix: str = ".part") -> tuple[int, Path]:
+    """A new private temp file in `directory` for a file to be called `name`."""
+    for _ in range(100):
+        tmp = directory / f"{TEMP_PREFIX}{name_digest(name)}-{secrets.token_hex(8)}{suffix}"
+        try:
+            return create_new(tmp), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary file name", str(directory))
+
+
+def same_file(a: os.stat_result, b: os.stat_result) -> bool:
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+@contextlib.contextmanager
+def blame(what: str, path: Path | str) -> Iterator[None]:
+    """Turn an OSError raised inside into the user-facing error naming `path`."""
+    try:
+        yield
+    except OSError as exc:
+        raise os_error(exc, what, path) from None
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: int = 0o600, *, binary: bool = True) -> Iterator[IO[bytes]]:
     """Yield a temp file beside `path`; on success it replaces `path` atomically."""
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    tmp = Path(tmp_name)
+    fd, tmp = create_temp(path.parent, path.name, ".tmp")
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
@@ -68,6 +117,12 @@ def os_error(exc: OSError, what: str, path: Path | str) -> errors.BackupError:
         )
     if exc.errno == errno.ENOENT:
         return errors.NotFound(f"no such file or directory: {path}", "check the path")
+    if exc.errno == errno.ENAMETOOLONG:
+        return errors.UsageError(
+            f"cannot {what} {path}: the name is too long for the filesystem",
+            "use shorter names: at most 255 bytes per file or folder name, 4096 per path",
+            code="name_too_long",
+        )
     return errors.TargetError(f"cannot {what} {path}: {exc.strerror or exc}", None)
 
 
@@ -86,7 +141,8 @@ class FileLock:
 
     def __enter__(self) -> FileLock:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        # O_NOFOLLOW: a symlink planted in the lock folder is never written through
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         deadline = time.monotonic() + self.timeout
         while True:
             try:

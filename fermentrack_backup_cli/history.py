@@ -87,11 +87,16 @@ MIGRATIONS: Sequence[str] = (
     """
     ALTER TABLE upload_sessions ADD COLUMN session_type TEXT NOT NULL DEFAULT 'sequential';
     """,
+    # 5: the filesystem a local folder was linked on (to notice an unmounted drive)
+    """
+    ALTER TABLE connections ADD COLUMN device INTEGER;
+    ALTER TABLE connections ADD COLUMN mount_point TEXT;
+    """,
 )
 
 _CONNECTION_COLUMNS = (
     "id, provider, label, account_id, account_email, account_name, location, state, "
-    "token_store, created_at, last_used_at"
+    "token_store, created_at, last_used_at, device, mount_point"
 )
 
 
@@ -110,6 +115,8 @@ def _connection(row: sqlite3.Row) -> Connection:
         token_store=row["token_store"],
         created_at=created,
         last_used_at=parse_iso(row["last_used_at"]),
+        device=row["device"],
+        mount_point=row["mount_point"],
     )
 
 
@@ -188,7 +195,8 @@ class History:
             db.execute(
                 f"INSERT INTO connections ({_CONNECTION_COLUMNS}) VALUES "  # noqa: S608
                 "(:id, :provider, :label, :account_id, :account_email, :account_name, "
-                ":location, :state, :token_store, :created_at, :last_used_at)",
+                ":location, :state, :token_store, :created_at, :last_used_at, :device, "
+                ":mount_point)",
                 values,
             )
         return conn

@@ -56,6 +56,16 @@ class Connection:
     token_store: str | None = None  # keyring | file | None (local needs none)
     created_at: datetime = field(default_factory=utcnow)
     last_used_at: datetime | None = None
+    # a local folder's filesystem when linked: its device id and mount point
+    # (None for connections linked before they were recorded: those are not checked)
+    device: int | None = None
+    mount_point: str | None = None
+
+    @property
+    def filesystem(self) -> tuple[int, str] | None:
+        if self.device is None or self.mount_point is None:
+            return None
+        return self.device, self.mount_point
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -70,6 +80,8 @@ class Connection:
             "token_store": self.token_store,
             "created_at": iso(self.created_at),
             "last_used_at": iso(self.last_used_at),
+            "device": self.device,
+            "mount_point": self.mount_point,
         }
 
 

@@ -16,10 +16,10 @@ from typing import Protocol
 
 from . import errors
 from .app import App
-from .fsutil import os_error
+from .fsutil import blame, os_error
 from .models import RemoteFile, UploadResult, is_archive_name
 from .providers.base import SourceFile, Target
-from .providers.local import hash_file
+from .providers.local import LocalTarget, hash_file
 
 
 class Reporter(Protocol):
@@ -48,6 +48,7 @@ class UploadOptions:
     overwrite: bool = False
     check: bool = True
     lock_timeout: float = 60.0
+    mkdir: bool = False  # create a missing `local:DIR`
 
 
 def expand_paths(paths: Sequence[Path], *, allow_any: bool = False) -> list[Path]:
@@ -180,6 +181,8 @@ class Uploader:
             with self.app.lock(self.target_id, self.options.lock_timeout, self.target):
                 # under the lock no other run is active here: leftovers are from a killed one
                 self.app.history.fail_stale(self.target_id)
+                if isinstance(self.target, LocalTarget):  # and temp files a killed copy left
+                    self.target.remove_stale_temp_files()
                 # listed once, under the lock, so a concurrent run's uploads are seen
                 self.remote = {self._key(f.name): f for f in self.target.list_files()}
                 for path in files:
@@ -223,10 +226,7 @@ class Uploader:
         remote_path = self.target.remote_path(path.name)
         self.record = history.start_upload(self.target_id, str(path), remote_path, None)
         try:
-            try:
-                return self._upload(path, started)
-            except OSError as exc:  # e.g. the archive vanished after the folder was listed
-                raise os_error(exc, "read", path) from None
+            return self._upload(path, started)
         except errors.BackupError as exc:
             record = history.finish_upload(
                 self.record, "failed", error_code=exc.code, error_message=exc.message
@@ -275,8 +275,12 @@ class Uploader:
         return result
 
     def _upload(self, path: Path, started: float) -> UploadResult:
+        # OSErrors are the source's only where the source is read: a target raises
+        # BackupErrors naming what failed at its end (a folder it cannot write, say)
         history = self.app.history
-        if not path.is_file():  # vanished since the folder was listed
+        with blame("read", path):
+            vanished = not path.is_file()  # since the folder was listed
+        if vanished:
             raise errors.NotFound(f"{path} vanished before it was uploaded", "check the path")
         if not os.access(path, os.R_OK):
             raise errors.PermissionDenied(f"cannot read {path}", "check the file's permissions")
@@ -287,7 +291,8 @@ class Uploader:
         if existing is not None:
             # Hash only (no decompression): a nightly run over a folder of stored archives
             # must not unpack every one of them on a Pi. They were checked when uploaded.
-            size, local_hash = hash_file(path)
+            with blame("read", path):
+                size, local_hash = hash_file(path)
             self.record = history.finish_upload(
                 self.record, "pending", size=size, content_hash=local_hash
             )
@@ -299,23 +304,26 @@ class Uploader:
                     "pass --overwrite to replace it (the stored copy will be lost)",
                 )
         if self.options.check:
-            checked = check_archive(path)
+            with blame("read", path):
+                checked = check_archive(path)
             if local_hash not in (None, checked):
                 raise errors.SourceChanged(
                     f"{path} changed while it was being checked; nothing was stored",
                     "wait until Fermentrack has finished writing the backup, then run again",
                 )
             local_hash = checked
-        source = SourceFile.from_path(path, local_hash)
+        with blame("read", path):
+            source = SourceFile.from_path(path, local_hash)
         record = self.record = history.finish_upload(
             self.record, "pending", size=source.size, content_hash=local_hash
         )
         self._check_space(source, existing)
         record = self.record = history.finish_upload(record, "uploading", content_hash=local_hash)
         self.reporter.file_started(path.name, source.size)
-        stored = self.target.upload(
-            source, overwrite=self.options.overwrite, progress=self.reporter.advance
-        )
+        with blame("read", path):  # what a target lets through is from reading the source
+            stored = self.target.upload(
+                source, overwrite=self.options.overwrite, progress=self.reporter.advance
+            )
         history.finish_upload(
             record,
             "completed",
@@ -345,9 +353,12 @@ def upload(
 ) -> list[UploadResult]:
     files = expand_paths(paths, allow_any=not options.check)
     try:
-        target, target_id = app.target_for(to)
-    except (errors.AuthError, errors.ProviderDisabled) as exc:
-        # not linked, needs re-link, provider disabled: every file gets its failed row
+        target, target_id = app.target_for(to, mkdir=options.mkdir)
+    except (errors.AuthError, errors.ProviderDisabled, errors.NotFound) as exc:
+        if isinstance(exc, errors.NotFound) and exc.code not in _TARGET_GONE:
+            raise  # `--to` names nothing: no target to record failures for
+        # not linked, needs re-link, provider disabled, drive not mounted:
+        # every file gets its failed row
         conn_id = _connection_id(app, to)
         if isinstance(exc, errors.NeedsRelink) and conn_id is not None:
             app.history.update_connection(conn_id, state="needs_relink")
@@ -356,7 +367,12 @@ def upload(
     return Uploader(app, target, target_id, options, reporter).run_files(files)
 
 
+_TARGET_GONE = ("target_missing", "target_not_mounted")
+
+
 def _connection_id(app: App, ref: str | None) -> str | None:
+    if ref is not None and ref.startswith("local:"):  # as Uploader records `local:DIR`
+        return "local:" + str(Path(ref.removeprefix("local:")).expanduser().absolute())
     try:
         return app.resolve(ref).id
     except errors.BackupError:

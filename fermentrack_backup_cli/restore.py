@@ -1,10 +1,14 @@
 """Download (restore) a stored backup: `.part` beside the destination, hash checked,
-fsynced and renamed into place; an interrupted download resumes with a Range request."""
+fsynced and renamed into place; an interrupted download resumes with a Range request.
+
+The partial is `.fbk-<hash of the name>.part` (short whatever the name), created
+O_EXCL|O_NOFOLLOW, and reopened only if it is a regular file of ours with one link."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import stat
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +17,7 @@ from typing import Any
 from . import errors
 from .app import App
 from .contenthash import ContentHasher
-from .fsutil import fsync_dir, os_error
+from .fsutil import TEMP_PREFIX, blame, fsync_dir, name_digest, same_file
 from .models import RemoteFile
 from .providers.base import Target
 from .remote import CHUNK, NullWatcher, Watcher, retrying
@@ -58,76 +62,145 @@ def _exists_error(dest: Path) -> errors.BackupError:
     )
 
 
-def _hash_prefix(part: Path, size: int) -> ContentHasher:
-    """Hash the bytes an earlier run left in `part` (read once); start over when the
-    partial is longer than the stored file."""
+def part_path(dest: Path) -> Path:
+    """The resumable partial beside `dest`: the same name on every run, so the next run
+    finds it, and short whatever the backup's name (NAME_MAX is 255 bytes)."""
+    return dest.parent / f"{TEMP_PREFIX}{name_digest(dest.name)}.part"
+
+
+_NEW_PART = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def _unsafe_partial(part: Path, why: str) -> errors.BackupError:
+    return errors.TargetError(
+        f"{part} is {why}; refusing to follow or append to it, nothing was written",
+        f"remove it and run again, and check who else can write to {part.parent}",
+        code="unsafe_partial",
+    )
+
+
+def _open_partial(part: Path) -> int:
+    """A read/write fd on the partial an earlier run left, or on a new one.
+
+    An existing partial is used only if it is a regular file of ours with no other
+    link, opened without following symlinks: whoever can write the output folder
+    must not get us to append to (or rename) a file of their choosing."""
+    try:
+        st = os.lstat(part)
+    except FileNotFoundError:
+        return os.open(part, _NEW_PART, 0o600)
+    if stat.S_ISLNK(st.st_mode):
+        raise _unsafe_partial(part, "a symbolic link")
+    if not stat.S_ISREG(st.st_mode):
+        raise _unsafe_partial(part, "not a regular file")
+    if st.st_uid != os.geteuid():
+        raise _unsafe_partial(part, f"owned by another user (uid {st.st_uid})")
+    if st.st_nlink != 1:
+        raise _unsafe_partial(part, "a hard link to another file")
+    fd = os.open(part, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    if not same_file(os.fstat(fd), st):
+        os.close(fd)
+        raise _unsafe_partial(part, "being replaced while it is opened")
+    return fd
+
+
+def _hash_prefix(fd: int, size: int) -> ContentHasher:
+    """Hash the bytes an earlier run left in the partial (read once); start over when
+    it is longer than the stored file."""
     hasher = ContentHasher()
-    if part.stat().st_size > size:
-        part.unlink()
+    if os.fstat(fd).st_size > size:
+        os.ftruncate(fd, 0)
         return hasher
-    with part.open("rb") as handle:
-        while block := handle.read(CHUNK):
-            hasher.update(block)
+    os.lseek(fd, 0, os.SEEK_SET)
+    while block := os.read(fd, CHUNK):
+        hasher.update(block)
     return hasher
 
 
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _fetch(
-    target: Target, meta: RemoteFile, part: Path, hasher: ContentHasher, watcher: Watcher
+    target: Target, meta: RemoteFile, fd: int, hasher: ContentHasher, watcher: Watcher
 ) -> None:
-    """Append the stored bytes from `hasher.size` on to `part`, feeding `hasher`."""
+    """Write the stored bytes from `hasher.size` on into the partial, feeding `hasher`."""
     watcher.started(meta.name, meta.size, hasher.size)
     try:
         if hasher.size >= meta.size:
             return  # the partial is complete: nothing to request (a Range would be 416)
-        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
-        with os.fdopen(os.open(part, flags, 0o600), "ab") as out:
-            try:
-                with target.open_read(meta.name, hasher.size) as stream:
-                    while block := stream.read(CHUNK):
-                        out.write(block)
-                        hasher.update(block)
-                        watcher.advance(len(block))
-            finally:  # keep what arrived durable, so a later run can resume from it
-                out.flush()
-                os.fsync(out.fileno())
+        # what a failed attempt wrote past the hashed bytes (half a block) is dropped
+        os.ftruncate(fd, hasher.size)
+        os.lseek(fd, hasher.size, os.SEEK_SET)
+        try:
+            with target.open_read(meta.name, hasher.size) as stream:
+                while True:
+                    with blame("read", meta.path):
+                        block = stream.read(CHUNK)
+                    if not block:
+                        break
+                    _write_all(fd, block)
+                    hasher.update(block)
+                    watcher.advance(len(block))
+        finally:  # keep what arrived durable, so a later run can resume from it
+            os.fsync(fd)
     finally:
         watcher.finished()
 
 
-def _place(part: Path, dest: Path, force: bool) -> None:
+def _place(part: Path, fd: int, dest: Path, force: bool) -> None:
+    if not same_file(os.lstat(part), os.fstat(fd)):
+        raise _unsafe_partial(part, "no longer the file this download wrote")
     if force:
         part.replace(dest)
     else:
         try:
             os.link(part, dest)  # never replaces: a file that appeared meanwhile is kept
-            part.unlink()
         except FileExistsError:
             raise _exists_error(dest) from None
         except OSError:  # filesystems without hard links
-            if dest.exists():
+            if os.path.lexists(dest):
                 raise _exists_error(dest) from None
             part.replace(dest)
+        else:
+            part.unlink()
     fsync_dir(dest.parent)
 
 
 def _download_to(
     target: Target, meta: RemoteFile, part: Path, watcher: Watcher
+) -> tuple[int, ContentHasher, int | None]:
+    """Fill the partial with the stored bytes and check them; returns its open fd, the
+    hasher and the offset resumed from."""
+    fd = _open_partial(part)
+    try:
+        hasher, resumed = _fill(target, meta, part, fd, watcher)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, hasher, resumed
+
+
+def _fill(
+    target: Target, meta: RemoteFile, part: Path, fd: int, watcher: Watcher
 ) -> tuple[ContentHasher, int | None]:
-    """Fill `part` with the stored bytes and check them; returns the hasher and the
-    offset resumed from. A resumed partial that does not match is retried from zero."""
+    """A resumed partial that does not match is retried from zero."""
     while True:
-        hasher = _hash_prefix(part, meta.size) if part.exists() else ContentHasher()
+        hasher = _hash_prefix(fd, meta.size)
         resumed = hasher.size or None
 
         def attempt(hasher: ContentHasher = hasher) -> None:
-            _fetch(target, meta, part, hasher, watcher)
+            _fetch(target, meta, fd, hasher, watcher)
 
         retrying(meta.name, attempt)
         matches = hasher.size == meta.size and meta.content_hash in (None, hasher.hexdigest())
         if matches:
             return hasher, resumed
-        part.unlink(missing_ok=True)  # never leave bytes that failed the check
+        os.ftruncate(fd, 0)  # never keep bytes that failed the check
         if resumed is None:
+            part.unlink(missing_ok=True)
             raise errors.ContentHashMismatch(
                 f"the downloaded copy of {meta.name} does not match the stored content hash "
                 f"({hasher.size} of {meta.size} bytes); nothing was saved",
@@ -158,17 +231,18 @@ def download(
     dest = output.expanduser().absolute() / name
     if dest.exists() and not force:
         raise _exists_error(dest)
-    part = dest.parent / f".{name}.part"
-    try:
+    part = part_path(dest)
+    with blame("write", dest):
         dest.parent.mkdir(parents=True, exist_ok=True)
-        hasher, resumed = _download_to(target, meta, part, watcher or NullWatcher())
-        _place(part, dest, force)
-        if meta.modified is not None:
-            with contextlib.suppress(OSError):
-                stamp = meta.modified.timestamp()
-                os.utime(dest, (stamp, stamp))
-    except OSError as exc:
-        raise os_error(exc, "write", part) from None
+        fd, hasher, resumed = _download_to(target, meta, part, watcher or NullWatcher())
+        try:
+            if meta.modified is not None:
+                with contextlib.suppress(OSError):
+                    stamp = meta.modified.timestamp()
+                    os.utime(fd, (stamp, stamp))  # by fd: a path could be swapped
+            _place(part, fd, dest, force)
+        finally:
+            os.close(fd)
     return DownloadResult(
         name,
         meta.path,

@@ -49,7 +49,7 @@ def test_link_local_then_connections_lists_it(tmp_path: Path) -> None:
 
 def test_link_local_refuses_a_missing_folder(tmp_path: Path) -> None:
     result = run("link", "local", str(tmp_path / "nope"))
-    assert result.exit_code == ExitCode.FAILURE
+    assert result.exit_code == ExitCode.NOT_FOUND
     assert "does not exist" in result.stderr
     assert "hint:" in result.stderr
     assert "Traceback" not in result.output
@@ -59,7 +59,7 @@ def test_quickstart_uploads_the_sample_and_verifies_the_stored_copy(
     sample: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    result = run("upload", str(sample), "--to", "local:./offsite-backups")
+    result = run("upload", str(sample), "--to", "local:./offsite-backups", "--mkdir")
     assert result.exit_code == 0, result.output
     stored = tmp_path / "offsite-backups" / "Fermentrack Backups" / sample.name
     assert stored.read_bytes() == sample.read_bytes()
@@ -73,7 +73,7 @@ def test_quickstart_uploads_the_sample_and_verifies_the_stored_copy(
 
 
 def test_upload_json_result_fields(sample: Path, tmp_path: Path) -> None:
-    data = run_json("upload", str(sample), "--to", f"local:{tmp_path / 'dest'}")
+    data = run_json("upload", str(sample), "--to", f"local:{tmp_path / 'dest'}", "--mkdir")
     assert set(data[0]) >= UPLOAD_RESULT_KEYS
     assert data[0]["size"] == sample.stat().st_size
 
@@ -87,7 +87,7 @@ def test_directory_upload_takes_only_missing_archives(tmp_path: Path) -> None:
     make_backup(src, datetime(2026, 11, 26, 3))
     (src / "notes.txt").write_text("not a backup")
     dest = f"local:{tmp_path / 'dest'}"
-    run("upload", str(first), "--to", dest)
+    run("upload", str(first), "--to", dest, "--mkdir")
     data = run_json("upload", str(src), "--to", dest)
     statuses = {Path(r["local_path"]).name: r["status"] for r in data}
     assert statuses == {
@@ -100,7 +100,7 @@ def test_same_name_different_content_is_refused_without_overwrite(
     sample: Path, tmp_path: Path
 ) -> None:
     dest = tmp_path / "dest"
-    run("upload", str(sample), "--to", f"local:{dest}")
+    run("upload", str(sample), "--to", f"local:{dest}", "--mkdir")
     stored = dest / "Fermentrack Backups" / sample.name
     original = stored.read_bytes()
     other = tmp_path / "other"
@@ -121,7 +121,7 @@ def test_same_name_different_content_is_refused_without_overwrite(
 def test_corrupt_archive_is_not_uploaded_unless_no_check(sample: Path, tmp_path: Path) -> None:
     flip_byte(sample, sample.stat().st_size // 2)
     dest = tmp_path / "dest"
-    result = run("upload", str(sample), "--to", f"local:{dest}")
+    result = run("upload", str(sample), "--to", f"local:{dest}", "--mkdir")
     assert result.exit_code == ExitCode.VERIFY
     assert not (dest / "Fermentrack Backups" / sample.name).exists()
     rows = run_json("uploads")
@@ -157,7 +157,7 @@ def test_bad_input_gets_one_error_line_a_hint_and_an_exit_code(
 
 def test_upload_history_records_every_attempt_with_filters(sample: Path, tmp_path: Path) -> None:
     dest = f"local:{tmp_path / 'dest'}"
-    run("upload", str(sample), "--to", dest)
+    run("upload", str(sample), "--to", dest, "--mkdir")
     run("upload", str(sample), "--to", dest)
     rows = run_json("uploads")
     assert [r["status"] for r in rows] == ["skipped", "completed"]
@@ -210,7 +210,7 @@ def test_verify_reports_corrupt_archives_with_the_verify_exit_code(
 
 def test_verify_to_a_target_detects_a_changed_stored_copy(sample: Path, tmp_path: Path) -> None:
     dest = tmp_path / "dest"
-    run("upload", str(sample), "--to", f"local:{dest}")
+    run("upload", str(sample), "--to", f"local:{dest}", "--mkdir")
     stored = dest / "Fermentrack Backups" / sample.name
     flip_byte(stored, 10)
     result = run_json("verify", str(sample), "--to", f"local:{dest}")
@@ -320,7 +320,7 @@ def test_target_full_removes_the_partial_file(
 
     monkeypatch.setattr(local.os, "fdopen", lambda fd, mode: FullFile(fd, mode))
     del real_write, fail_write
-    result = run("upload", str(sample), "--to", f"local:{dest}")
+    result = run("upload", str(sample), "--to", f"local:{dest}", "--mkdir")
     assert result.exit_code == ExitCode.INSUFFICIENT_SPACE
     assert "no space left" in result.stderr
     folder = dest / "Fermentrack Backups"

@@ -33,7 +33,9 @@ def test_version_from_the_console_script_and_python_m(subprocess_env: dict[str, 
 def test_piped_output_has_no_ansi_and_one_line_per_file(
     subprocess_env: dict[str, str], sample: Path, tmp_path: Path
 ) -> None:
-    result = cli("upload", str(sample), "--to", f"local:{tmp_path / 'd'}", env=subprocess_env)
+    result = cli(
+        "upload", str(sample), "--to", f"local:{tmp_path / 'd'}", "--mkdir", env=subprocess_env
+    )
     assert result.returncode == 0
     assert "\x1b[" not in result.stdout + result.stderr
     assert len(result.stdout.strip().splitlines()) == 1
@@ -44,7 +46,13 @@ def test_quiet_prints_nothing_on_success_and_only_errors_on_failure(
     subprocess_env: dict[str, str], sample: Path, tmp_path: Path
 ) -> None:
     ok = cli(
-        "upload", str(sample), "--to", f"local:{tmp_path / 'd'}", "--quiet", env=subprocess_env
+        "upload",
+        str(sample),
+        "--to",
+        f"local:{tmp_path / 'd'}",
+        "--mkdir",
+        "--quiet",
+        env=subprocess_env,
     )
     assert (ok.returncode, ok.stdout, ok.stderr) == (0, "", "")
     bad = cli(
@@ -83,7 +91,7 @@ def test_json_errors_are_json_on_stdout(subprocess_env: dict[str, str], tmp_path
         ("uploads",),
         ("status",),
         ("verify", "{sample}"),
-        ("upload", "{sample}", "--to", "local:{dest}"),
+        ("upload", "{sample}", "--to", "local:{dest}", "--mkdir"),
     ],
 )
 def test_offline_commands_never_import_the_dropbox_sdk(
@@ -126,7 +134,7 @@ def test_two_uploads_at_once_store_once_and_the_second_waits_or_reports_locked(
     dest = f"local:{tmp_path / 'dest'}"
     procs = [
         subprocess.Popen(
-            [EXE, "upload", str(src), "--to", dest, "--json"],
+            [EXE, "upload", str(src), "--to", dest, "--mkdir", "--json"],
             env=subprocess_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -209,7 +217,7 @@ def test_on_a_terminal_upload_and_download_draw_progress_without_crashing(
     archive = make_backup(src, extra_bytes=6 * 1024 * 1024)
     dest = f"local:{tmp_path / 'dest'}"
     for argv in (
-        ["upload", str(archive), "--to", dest],
+        ["upload", str(archive), "--to", dest, "--mkdir"],
         ["download", archive.name, "--to", dest, "--output", str(tmp_path / "restore")],
     ):
         primary, secondary = pty.openpty()

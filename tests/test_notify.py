@@ -51,7 +51,7 @@ def test_a_successful_run_pings_start_then_success(
     url, paths = pings
     (tmp_path / "a.tar.xz").write_bytes(b"x")
     result = run(
-        "upload", str(tmp_path / "a.tar.xz"), "--to", f"local:{tmp_path / 'out'}",
+        "upload", str(tmp_path / "a.tar.xz"), "--to", f"local:{tmp_path / 'out'}", "--mkdir",
         "--no-check", "--notify-url", url,
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -62,7 +62,7 @@ def test_a_failed_run_pings_fail(pings: tuple[str, list[str]], tmp_path: Path) -
     url, paths = pings
     (tmp_path / "a.tar.xz").write_bytes(b"not an archive")
     result = run(
-        "upload", str(tmp_path / "a.tar.xz"), "--to", f"local:{tmp_path / 'out'}",
+        "upload", str(tmp_path / "a.tar.xz"), "--to", f"local:{tmp_path / 'out'}", "--mkdir",
         "--notify-url", url,
     )  # fmt: skip
     assert result.exit_code != 0
@@ -79,7 +79,7 @@ def test_a_run_stopped_by_an_error_pings_fail(pings: tuple[str, list[str]], tmp_
 def test_an_unreachable_ping_url_never_fails_the_upload(tmp_path: Path) -> None:
     (tmp_path / "a.tar.xz").write_bytes(b"x")
     result = run(
-        "upload", str(tmp_path / "a.tar.xz"), "--to", f"local:{tmp_path / 'out'}",
+        "upload", str(tmp_path / "a.tar.xz"), "--to", f"local:{tmp_path / 'out'}", "--mkdir",
         "--no-check", "--notify-url", "http://127.0.0.1:9/ping",
     )  # fmt: skip
     assert result.exit_code == 0, result.output

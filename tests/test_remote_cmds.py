@@ -15,6 +15,7 @@ from fermentrack_backup_cli.app import App
 from fermentrack_backup_cli.config import DEFAULT_REMOTE_FOLDER
 from fermentrack_backup_cli.contenthash import content_hash
 from fermentrack_backup_cli.errors import ExitCode
+from fermentrack_backup_cli.restore import part_path
 from tests.cli_helpers import run, run_json
 from tests.samples import flip_byte, make_backup
 
@@ -220,11 +221,11 @@ def test_download_resumes_a_partial_file_with_a_range_request(
     (path,) = upload(dropbox, tmp_path, 0)
     out = tmp_path / "restore"
     out.mkdir()
-    (out / f".{path.name}.part").write_bytes(path.read_bytes()[:1000])
+    part_path(out / path.name).write_bytes(path.read_bytes()[:1000])
     data = run_json("download", path.name, "--to", dropbox.to, "-o", str(out))
     assert data["resumed_from"] == 1000
     assert (out / path.name).read_bytes() == path.read_bytes()
-    assert not (out / f".{path.name}.part").exists()
+    assert not part_path(out / path.name).exists()
     (last,) = dropbox.fake.requests_to("files/download")
     ranges = [v for k, v in last.headers.items() if k.lower() == "range"]
     assert ranges == ["bytes=1000-"]
@@ -234,7 +235,7 @@ def test_download_resumes_from_a_local_folder_too(local: Where, tmp_path: Path) 
     (path,) = upload(local, tmp_path, 0)
     out = tmp_path / "restore"
     out.mkdir()
-    (out / f".{path.name}.part").write_bytes(path.read_bytes()[:700])
+    part_path(out / path.name).write_bytes(path.read_bytes()[:700])
     data = run_json("download", path.name, "--to", local.to, "-o", str(out))
     assert data["resumed_from"] == 700
     assert (out / path.name).read_bytes() == path.read_bytes()
@@ -246,7 +247,7 @@ def test_download_starts_over_when_the_partial_is_not_a_prefix(
     (path,) = upload(local, tmp_path, 0)
     out = tmp_path / "restore"
     out.mkdir()
-    (out / f".{path.name}.part").write_bytes(b"\x00" * 500)
+    part_path(out / path.name).write_bytes(b"\x00" * 500)
     data = run_json("download", path.name, "--to", local.to, "-o", str(out))
     assert data["resumed_from"] is None
     assert (out / path.name).read_bytes() == path.read_bytes()

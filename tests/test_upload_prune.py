@@ -37,7 +37,7 @@ def test_prune_json_reports_uploads_and_the_prune_plan(tmp_path: Path) -> None:
     src, dest = tmp_path / "backups", tmp_path / "dest"
     nightly(src, 4)
     run("config", "set", "retention.keep_daily", "2")
-    data = run_json("upload", str(src), "--to", f"local:{dest}", "--prune")
+    data = run_json("upload", str(src), "--to", f"local:{dest}", "--prune", "--mkdir")
     assert {r["status"] for r in data["uploads"]} == {"completed"}
     assert "prune" in data
 
@@ -46,7 +46,7 @@ def test_no_prune_after_a_failed_upload(tmp_path: Path) -> None:
     src, dest = tmp_path / "backups", tmp_path / "dest"
     archives = nightly(src, 5)
     run("config", "set", "retention.keep_last", "1")
-    run("upload", str(src), "--to", f"local:{dest}")
+    run("upload", str(src), "--to", f"local:{dest}", "--mkdir")
     newest = make_backup(src, datetime(2026, 12, 1, 3), rows=5)
     flip_byte(newest, newest.stat().st_size // 2)
     result = run("upload", str(src), "--to", f"local:{dest}", "--prune")
@@ -57,7 +57,7 @@ def test_no_prune_after_a_failed_upload(tmp_path: Path) -> None:
 def test_prune_without_a_policy_is_a_loud_usage_error(tmp_path: Path) -> None:
     src, dest = tmp_path / "backups", tmp_path / "dest"
     nightly(src, 2)
-    result = run("upload", str(src), "--to", f"local:{dest}", "--prune")
+    result = run("upload", str(src), "--to", f"local:{dest}", "--prune", "--mkdir")
     assert result.exit_code == ExitCode.USAGE
     assert "no retention policy" in result.stderr
     assert "retention.keep_daily" in result.stderr

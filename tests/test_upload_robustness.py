@@ -55,7 +55,8 @@ def test_an_archive_that_vanishes_during_a_folder_run_fails_alone(
         return original(self, path)
 
     monkeypatch.setattr(pipeline.Uploader, "upload_one", upload_one)
-    result = run("upload", str(folder), "--to", f"local:{tmp_path / 'dest'}", "--no-check")
+    dest = f"local:{tmp_path / 'dest'}"
+    result = run("upload", str(folder), "--to", dest, "--no-check", "--mkdir")
     assert result.exit_code == ExitCode.NOT_FOUND
     assert "unexpected" not in result.output
     assert (tmp_path / "dest" / "Fermentrack Backups" / "c.tar.xz").exists()
@@ -103,6 +104,7 @@ def test_a_garbled_ping_reply_never_fails_the_upload(tmp_path: Path) -> None:
             str(archive),
             "--to",
             f"local:{tmp_path / 'dest'}",
+            "--mkdir",
             "--no-check",
             "--notify-url",
             url,
@@ -144,7 +146,9 @@ def test_uploads_filter_expands_a_home_relative_local_target(
     monkeypatch.setenv("HOME", str(tmp_path))
     archive = tmp_path / "x.tar.xz"
     archive.write_bytes(os.urandom(100))
-    assert run("upload", str(archive), "--to", "local:~/dest", "--no-check").exit_code == 0
+    assert (
+        run("upload", str(archive), "--to", "local:~/dest", "--no-check", "--mkdir").exit_code == 0
+    )
     assert len(run_json("uploads", "--connection", "local:~/dest")) == 1
 
 
@@ -161,7 +165,7 @@ def test_a_nightly_run_hashes_stored_archives_without_unpacking_them(
     for day in range(3):
         make_backup(folder, datetime(2026, 11, 1, 3) + timedelta(days=day), rows=5)
     dest = f"local:{tmp_path / 'dest'}"
-    assert run("upload", str(folder), "--to", dest).exit_code == 0
+    assert run("upload", str(folder), "--to", dest, "--mkdir").exit_code == 0
     checked: list[Path] = []
     original = pipeline.check_archive
 

@@ -32,11 +32,17 @@ def link_local(
 ) -> None:
     """Link a local folder (USB stick, NAS mount) as a backup target.
 
+    The filesystem it is on is recorded: later runs refuse it when the drive is not
+    mounted. Linking a linked folder again records its filesystem anew.
+
     Example: fermentrack-backup link local /mnt/usb --label usb
     """
     out = setup()
-    conn = get_app().link_local(path, label)
-    out.line(f"linked {conn.label} ({conn.id}) -> {conn.location}")
+    conn, again = get_app().link_local(path, label)
+    if again:
+        out.line(f"{conn.label} ({conn.id}) -> {conn.location}: recorded its filesystem again")
+    else:
+        out.line(f"linked {conn.label} ({conn.id}) -> {conn.location}")
 
 
 @handle_errors

@@ -115,6 +115,9 @@ def upload(
     prune: bool = typer.Option(
         False, "--prune", help="After a fully successful run, apply the retention policy."
     ),
+    mkdir: bool = typer.Option(
+        False, "--mkdir", help="Create the --to local:DIR folder (and parents) if missing."
+    ),
 ) -> None:
     """Upload backup archives (a folder: every archive not stored yet).
 
@@ -122,7 +125,9 @@ def upload(
     """
     out = setup(json=json, quiet=quiet)
     _apply_overrides(parallel, chunk_size, max_duration)
-    options = UploadOptions(overwrite=overwrite, check=not no_check, lock_timeout=lock_timeout)
+    options = UploadOptions(
+        overwrite=overwrite, check=not no_check, lock_timeout=lock_timeout, mkdir=mkdir
+    )
     reporter = UploadReporter(out)
     pruned: dict[str, Any] | None = None
     with pinging(_notify_url(notify_url)) as (notifier, outcome):

@@ -3,15 +3,20 @@
 Also the offline reference implementation of the Target protocol: streams the
 source through a temp file in the destination folder, hashing in the same read,
 fsyncs, renames atomically and re-reads the stored copy to compare hashes.
+
+The folder is never created by accident (a missing mount point means an unmounted
+drive), and a linked folder is checked to still be on the filesystem it was linked
+on. Every OSError is turned into an error naming what failed: the source archive
+or the destination.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import stat
-import tempfile
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,11 +24,16 @@ from typing import BinaryIO
 
 from .. import errors
 from ..contenthash import BLOCK_SIZE, ContentHasher
-from ..fsutil import fsync_dir, os_error
+from ..fsutil import TEMP_NAME, blame, create_temp, fsync_dir, os_error, same_file
 from ..models import RemoteFile
 from .base import Progress, SourceFile, Space, Stored, no_progress
 
 COPY_BUFFER = BLOCK_SIZE  # 4 MiB: one hash block, constant memory
+
+LEGACY_TEMP_NAME = re.compile(
+    r"^\..+\.(tar\.xz|tar\.gz|tgz|zip)\.[a-z0-9_]{8}\.part$", re.IGNORECASE
+)
+"""Temp files of earlier versions: tempfile.mkstemp(prefix=".NAME.", suffix=".part")."""
 
 
 def hash_file(path: Path, progress: Progress = no_progress) -> tuple[int, str]:
@@ -36,25 +46,96 @@ def hash_file(path: Path, progress: Progress = no_progress) -> tuple[int, str]:
     return hasher.size, hasher.hexdigest()
 
 
-def check_folder(folder: Path) -> Path:
-    """The folder must exist, be a directory and be writable."""
+def mount_point(folder: Path) -> str:
+    """The top folder of the filesystem holding `folder` (its mount point)."""
+    path = Path(os.path.realpath(folder))
+    device = path.stat().st_dev
+    while path.parent != path:
+        try:
+            if path.parent.stat().st_dev != device:
+                break
+        except OSError:  # an unreadable parent: as far as we can tell
+            break
+        path = path.parent
+    return str(path)
+
+
+def filesystem_of(folder: Path) -> tuple[int, str]:
+    """What `link local` records: the folder's device id and its mount point."""
+    with blame("read", folder):
+        return folder.stat().st_dev, mount_point(folder)
+
+
+def _check_filesystem(folder: Path, linked: tuple[int, str]) -> None:
+    """Refuse a linked folder that is no longer on the filesystem it was linked on.
+
+    A drive mounted again at the same mount point may get another device id (a USB
+    stick plugged into another port): that is still the drive, so it passes."""
+    device, linked_mount = linked
+    with blame("read", folder):
+        if folder.stat().st_dev == device:
+            return
+        now_mount = mount_point(folder)
+    if now_mount == linked_mount:
+        return
+    raise errors.NotFound(
+        f"{folder} is not on the filesystem it was linked on (mounted at {linked_mount}): "
+        "is the USB stick or drive mounted?",
+        "mount it, then run again; if the folder now lives on another disk for good, "
+        f"record that with `fermentrack-backup link local {folder}`",
+        code="target_not_mounted",
+    )
+
+
+def check_folder(folder: Path, linked: tuple[int, str] | None = None) -> Path:
+    """The folder must exist, be a directory and be writable; a linked folder must
+    also be on the filesystem (`linked`: device id, mount point) it was linked on."""
     folder = folder.expanduser()
+    with blame("open", folder):  # a name too long, a folder we may not search
+        return _check_folder(folder, linked)
+
+
+def _check_folder(folder: Path, linked: tuple[int, str] | None) -> Path:
     if not folder.exists():
-        raise errors.TargetError(
+        raise errors.NotFound(
             f"target folder does not exist: {folder}",
-            "create it, or mount the drive it lives on",
+            "mount the drive it lives on, or create it (`upload --mkdir` does)",
             code="target_missing",
         )
     if not folder.is_dir():
         raise errors.TargetError(
             f"target is not a folder: {folder}", "give a directory path", code="target_missing"
         )
+    if linked is not None:
+        _check_filesystem(folder, linked)
     if not os.access(folder, os.W_OK | os.X_OK):
         raise errors.PermissionDenied(
             f"target folder is not writable: {folder}",
             "fix its permissions or remount the drive read-write",
         )
     return folder.absolute()
+
+
+def check_source_identity(source: SourceFile, fd: int) -> None:
+    """After the copy: the file at `source.path` must still be the one read through
+    `fd`, unchanged. An fd keeps reading a file that was deleted or replaced, so
+    checking the fd alone would store a backup that no longer exists."""
+    source.check_unchanged(fd)
+    try:
+        at_path = source.path.stat()
+    except FileNotFoundError:
+        raise errors.SourceChanged(
+            f"{source.path} vanished while uploading; nothing was stored",
+            "make sure nothing deletes backups while they upload, then run again",
+        ) from None
+    except OSError as exc:
+        raise os_error(exc, "read", source.path) from None
+    if not same_file(at_path, os.fstat(fd)):
+        raise errors.SourceChanged(
+            f"{source.path} was replaced while uploading; nothing was stored",
+            "wait until Fermentrack has finished writing the backup, then run again",
+        )
+    source.check_unchanged()
 
 
 class LocalTarget:
@@ -88,32 +169,59 @@ class LocalTarget:
             raise os_error(exc, "list", self.folder) from None
         for entry in entries:
             if entry.is_file(follow_symlinks=False) and not entry.name.startswith("."):
-                yield self._file(entry)
+                with blame("read", entry.path):
+                    found = self._file(entry)
+                yield found
 
     def stat(self, name: str) -> RemoteFile | None:
         path = self.folder / name
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            return None
-        if not stat.S_ISREG(st.st_mode):
-            return None
-        _, digest = hash_file(path)
+        with blame("read", path):
+            try:
+                st = path.stat()
+            except FileNotFoundError:
+                return None
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            _, digest = hash_file(path)
         return RemoteFile(
             name, str(path), st.st_size, digest, datetime.fromtimestamp(st.st_mtime, UTC)
         )
 
     def space(self) -> Space | None:
-        usage = shutil.disk_usage(self.folder if self.folder.exists() else self.root)
+        where = self.folder if self.folder.exists() else self.root
+        with blame("read", where):
+            usage = shutil.disk_usage(where)
         return Space(used=usage.used, allocated=usage.total)
+
+    def remove_stale_temp_files(self) -> list[str]:
+        """Remove the temp files killed runs left in the folder (call under the run
+        lock: then no other run is writing one). Only this tool's own names, and only
+        regular files; returns the names removed."""
+        removed = []
+        try:
+            entries = list(os.scandir(self.folder))
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise os_error(exc, "list", self.folder) from None
+        for entry in entries:
+            name = entry.name
+            if not (TEMP_NAME.match(name) or LEGACY_TEMP_NAME.match(name)):
+                continue
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+                if entry.is_file(follow_symlinks=False):
+                    Path(entry.path).unlink()
+                    removed.append(name)
+        if removed:
+            fsync_dir(self.folder)
+        return removed
 
     def _prepare(self, source: SourceFile) -> None:
         check_folder(self.root)
-        try:
+        with blame("create", self.folder):
             self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise os_error(exc, "create", self.folder) from None
-        free = shutil.disk_usage(self.folder).free
+        with blame("read", self.folder):
+            free = shutil.disk_usage(self.folder).free
         if free < source.size:
             raise errors.InsufficientSpace(
                 f"not enough space in {self.folder}: need {source.size} bytes, {free} free",
@@ -125,37 +233,54 @@ class LocalTarget:
     ) -> Stored:
         self._prepare(source)
         final = self.folder / source.name
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{source.name}.", suffix=".part", dir=self.folder)
-        tmp = Path(tmp_name)
-        try:
-            digest = self._copy(source, fd, progress)
-            self._commit(tmp, final, overwrite)
-        except BaseException as exc:
-            with contextlib.suppress(OSError):
-                tmp.unlink()
-            if isinstance(exc, OSError):
-                raise os_error(exc, "write", final) from None
-            raise
-        stored_size, stored_hash = hash_file(final)
+        with blame("read", source.path):
+            src = source.path.open("rb")
+        with src:
+            with blame("create a temporary file in", self.folder):
+                fd, tmp = create_temp(self.folder, source.name, ".part")
+            try:
+                digest = self._copy(source, src, fd, final, progress)
+                with blame("write", final):
+                    self._commit(tmp, final, overwrite)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    tmp.unlink()
+                raise
+        with blame("read back", final):
+            stored_size, stored_hash = hash_file(final)
+            mtime = datetime.fromtimestamp(final.stat().st_mtime, UTC)
         if stored_size != source.size or stored_hash != digest:
             raise errors.VerifyMismatch(
                 f"stored copy {final} does not match the source after writing",
                 "the target drive may be failing; check it and upload again",
             )
-        mtime = datetime.fromtimestamp(final.stat().st_mtime, UTC)
         return Stored(RemoteFile(source.name, str(final), stored_size, stored_hash, mtime))
 
-    def _copy(self, source: SourceFile, fd: int, progress: Progress) -> str:
+    def _copy(
+        self, source: SourceFile, src: BinaryIO, fd: int, final: Path, progress: Progress
+    ) -> str:
+        """Copy `src` into the temp file `fd` (closing it), hashing as it goes."""
         hasher = ContentHasher()
-        with os.fdopen(fd, "wb") as out, source.path.open("rb") as src:
+        try:
+            out = os.fdopen(fd, "wb")
+        except BaseException:
+            os.close(fd)
+            raise
+        with out:
             source.check_unchanged(src.fileno())
-            while block := src.read(COPY_BUFFER):
-                out.write(block)
+            while True:
+                with blame("read", source.path):
+                    block = src.read(COPY_BUFFER)
+                if not block:
+                    break
+                with blame("write", final):
+                    out.write(block)
                 hasher.update(block)
                 progress(len(block))
-            out.flush()
-            os.fsync(out.fileno())
-            source.check_unchanged(src.fileno())
+            with blame("write", final):
+                out.flush()
+                os.fsync(out.fileno())
+            check_source_identity(source, src.fileno())
         digest = hasher.hexdigest()
         if hasher.size != source.size or (source.content_hash not in (None, digest)):
             raise errors.SourceChanged(
@@ -171,30 +296,32 @@ class LocalTarget:
             try:
                 # link() refuses to replace, so a file that appeared meanwhile is never lost
                 os.link(tmp, final)
-                tmp.unlink()
             except FileExistsError:
                 raise errors.RemoteConflict(
                     f"{final} already exists with different content",
                     "pass --overwrite to replace it",
                 ) from None
             except OSError:  # filesystems without hard links (FAT, exFAT)
-                if final.exists():
+                if os.path.lexists(final):
                     raise errors.RemoteConflict(
                         f"{final} already exists with different content",
                         "pass --overwrite to replace it",
                     ) from None
                 tmp.replace(final)
+            else:
+                tmp.unlink()
         fsync_dir(self.folder)
 
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
         path = self.folder / name
-        if not path.is_file():  # missing, or a directory that happens to end in .tar.xz
-            raise errors.NotFound(
-                f"no stored backup named {name} in {self.folder}",
-                "list them with `fermentrack-backup remote ls`",
-            )
-        handle = path.open("rb")
-        handle.seek(offset)
+        with blame("read", path):
+            if not path.is_file():  # missing, or a directory that happens to end in .tar.xz
+                raise errors.NotFound(
+                    f"no stored backup named {name} in {self.folder}",
+                    "list them with `fermentrack-backup remote ls`",
+                )
+            handle = path.open("rb")
+            handle.seek(offset)
         return handle
 
     def delete(self, names: Sequence[str]) -> list[str]:

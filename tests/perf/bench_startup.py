@@ -39,6 +39,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "FERMENTRACK_BACKUP_HOME": str(Path(tmp) / "home")}
         dest = Path(tmp) / "dest"
+        dest.mkdir()  # a local target must exist (upload --mkdir would create it)
         commands = {
             "--help": [EXE, "--help"],
             "providers": [EXE, "providers"],
