@@ -183,16 +183,16 @@ def outside_retention(
     plan over `stored` plus `incoming` would delete as soon as they were stored.
 
     Call under the target's lock, with `stored` listed under it. Empty when the policy is
-    empty or the clock looks wrong: then everything is uploaded (a backup is worth more
-    than the space) and the prune that follows refuses, saying why."""
+    empty, the clock looks wrong or the plan is refused: then everything is uploaded (a
+    backup is worth more than the space) and the prune that follows refuses, saying why."""
     if policy.is_empty():
         return set()
     now = utcnow() if now is None else now
     arriving = list(incoming)
-    decisions = plan([*stored, *arriving], policy, now=now)
     try:
+        decisions = plan([*stored, *arriving], policy, now=now)
         check_clock(app, target, target_id, decisions, now)
-    except errors.ClockWrong:
+    except errors.BackupError:
         return set()
     doomed = {id(d.file) for d in decisions if d.remove}
     return {f.name for f in arriving if id(f) in doomed}
