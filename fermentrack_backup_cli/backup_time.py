@@ -1,7 +1,8 @@
 """When a backup was made, and calendar durations (`1y6m`, `30d`) as restic reads them.
 
 A backup's time comes from its Fermentrack-style name (`2026-11-27T03.00.00.tar.xz`,
-read as UTC), else from its modified time. `CalendarDuration` subtracts years and
+read as UTC). Retention trusts only that name time (`name_time`); listings fall back to
+the modified time for display (`backup_time`). `CalendarDuration` subtracts years and
 months like Go's `AddDate`, as restic's `--keep-within` does.
 """
 
@@ -55,9 +56,10 @@ def as_utc(dt: datetime) -> datetime:
 
 
 def backup_time(file: RemoteFile) -> datetime | None:
-    """When a backup was taken: the time in its name, else its modified time, else None.
+    """When a backup was taken, for display: the time in its name, else its modified time.
 
     Name times are UTC; a naive modified time is taken as UTC. The result is always UTC.
+    Retention does not use this: a file without a name time is never a prune candidate.
     """
     from_name = name_time(file.name)
     if from_name is not None:

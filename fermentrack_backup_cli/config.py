@@ -201,7 +201,7 @@ KEYS: dict[str, Key] = {
             "retention.keep_within",
             _keep_within,
             None,
-            "keep every backup newer than this, counted back from the newest (30d, 2w, 1y6m)",
+            "keep every backup newer than this, counted back from now (30d, 2w, 1y6m)",
         ),
     )
 }

@@ -219,3 +219,10 @@ class ContentHashMismatch(BackupError):
 
 class RemoteNameError(UsageError):
     code = "disallowed_name"
+
+
+class ClockWrong(BackupError):
+    """The system clock is obviously behind what the backups or the history say."""
+
+    code = "clock_wrong"
+    exit_code = ExitCode.FAILURE

@@ -326,6 +326,16 @@ class History:
         found = self.uploads(limit=1, connection_id=connection_id, status=status, action="upload")
         return found[0] if found else None
 
+    def last_finished(self, connection_id: str) -> UploadRecord | None:
+        """The row (upload or deletion, any outcome) that finished last for a target."""
+        # ISO-8601 UTC text with a Z sorts like the times it spells
+        row = self.db.execute(
+            "SELECT * FROM uploads WHERE connection_id = ? AND finished_at IS NOT NULL "
+            "ORDER BY finished_at DESC, id DESC LIMIT 1",
+            (connection_id,),
+        ).fetchone()
+        return _upload(row) if row else None
+
     def known_hashes(self, connection_id: str) -> set[str]:
         rows = self.db.execute(
             "SELECT DISTINCT content_hash FROM uploads WHERE connection_id = ? AND "

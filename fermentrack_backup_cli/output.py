@@ -224,6 +224,9 @@ class UploadReporter:
             return
         if self.out.quiet:
             return
+        if result.remote_path is None:  # nothing stored, e.g. outside retention
+            self.out.line(f"{result.status}: {name} ({result.message})")
+            return
         speed = f", {human_size(int(result.bytes_per_s))}/s" if result.bytes_per_s else ""
         line = (
             f"{result.status}: {name} -> {result.remote_path} "

@@ -2,7 +2,8 @@
 
 Every attempt is a history row. A stored backup is never replaced silently:
 same name and same hash is "already uploaded", same name and other content is
-an error unless `overwrite`.
+an error unless `overwrite`. With a retention policy (`upload --prune`) an archive
+the policy would delete as soon as it was stored is not uploaded: "outside retention".
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from .fsutil import blame, os_error
 from .models import RemoteFile, UploadResult, is_archive_name
 from .providers.base import SourceFile, Target
 from .providers.local import LocalTarget, hash_file
+from .prune import outside_retention
+from .retention import Policy
+
+OUTSIDE_RETENTION = "outside retention"
 
 
 class Reporter(Protocol):
@@ -49,6 +54,8 @@ class UploadOptions:
     check: bool = True
     lock_timeout: float = 60.0
     mkdir: bool = False  # create a missing `local:DIR`
+    # `upload --prune`: the policy the prune after the run applies, planned before uploading
+    prune_policy: Policy | None = None
 
 
 def expand_paths(paths: Sequence[Path], *, allow_any: bool = False) -> list[Path]:
@@ -159,6 +166,7 @@ class Uploader:
         self.options = options
         self.reporter = reporter
         self.remote: dict[str, RemoteFile] = {}
+        self.outside: set[str] = set()  # keys of archives outside the retention policy
         self._free: int | None = None
         self._space_known = False
 
@@ -185,6 +193,7 @@ class Uploader:
                     self.target.remove_stale_temp_files()
                 # listed once, under the lock, so a concurrent run's uploads are seen
                 self.remote = {self._key(f.name): f for f in self.target.list_files()}
+                self.outside = self._outside_retention(files)
                 for path in files:
                     tried += 1
                     results.append(self.upload_one(path))
@@ -196,6 +205,33 @@ class Uploader:
         if not self.is_local:
             self.app.history.touch_connection(self.target_id)
         return results
+
+    def _outside_retention(self, files: Sequence[Path]) -> set[str]:
+        """Keys of the archives not stored yet that the `--prune` policy, planned over what
+        is stored plus what is about to be, would delete at once: uploading them would
+        only churn (uploaded tonight, deleted tonight, uploaded again tomorrow)."""
+        policy = self.options.prune_policy
+        if policy is None or policy.is_empty():
+            return set()
+        incoming: dict[str, RemoteFile] = {}
+        for path in files:
+            key = self._key(path.name)
+            if key in self.remote or key in incoming:
+                continue
+            try:
+                size = path.stat().st_size
+            except OSError:
+                continue  # it fails on its own when its turn comes
+            incoming[key] = RemoteFile(path.name, self.target.remote_path(path.name), size, None)
+        names = outside_retention(
+            self.app,
+            self.target,
+            self.target_id,
+            list(self.remote.values()),
+            list(incoming.values()),
+            policy,
+        )
+        return {self._key(name) for name in names}
 
     def _check_space(self, source: SourceFile, existing: RemoteFile | None) -> None:
         if not self._space_known:
@@ -258,6 +294,24 @@ class Uploader:
             )
             raise
 
+    def _outside(self, path: Path, started: float) -> UploadResult:
+        size = path.stat().st_size
+        # no remote path: nothing is stored, so `remote ls` never counts it as known
+        self.app.history.finish_upload(
+            self.record, "skipped", size=size, remote_path=None, error_message=OUTSIDE_RETENTION
+        )
+        result = UploadResult(
+            str(path),
+            None,
+            size,
+            None,
+            "skipped",
+            OUTSIDE_RETENTION,
+            duration_s=time.monotonic() - started,
+        )
+        self.reporter.file_done(result)
+        return result
+
     def _skipped(
         self, path: Path, existing: RemoteFile, size: int, local_hash: str, started: float
     ) -> UploadResult:
@@ -284,6 +338,8 @@ class Uploader:
             raise errors.NotFound(f"{path} vanished before it was uploaded", "check the path")
         if not os.access(path, os.R_OK):
             raise errors.PermissionDenied(f"cannot read {path}", "check the file's permissions")
+        if self._key(path.name) in self.outside:
+            return self._outside(path, started)
         if not self.is_local:
             check_remote_name(path.name)
         existing = self.remote.get(self._key(path.name))

@@ -299,12 +299,14 @@ def test_prune_deletes_only_old_backups_and_records_each_deletion(
     paths = upload(where, tmp_path, 0, 1, 2, 3, 4)
     where.put("notes.txt", b"keep me")
     where.put("2026-01-01T00.00.00.tar.xz.bak", b"not an archive name")
-    result = run_json("prune", "--to", where.to, "--keep-daily", "2", "--keep-within", "1d")
+    # --keep-within counts back from now: just long enough to reach the newest backup
+    within = f"{(datetime.now(UTC) - (T0 + timedelta(days=4))).days + 1}d"
+    result = run_json("prune", "--to", where.to, "--keep-daily", "2", "--keep-within", within)
     assert sorted(result["deleted"]) == sorted(p.name for p in paths[:3])
     assert result["failed"] == []
     kept = {d["name"]: d["reasons"] for d in result["kept"]}
     assert kept == {
-        paths[4].name: ["within 1d", "daily snapshot"],
+        paths[4].name: [f"within {within}", "daily snapshot"],
         paths[3].name: ["daily snapshot"],
     }
     assert where.names() == sorted(
@@ -317,7 +319,7 @@ def test_prune_deletes_only_old_backups_and_records_each_deletion(
     app.close()
     assert sorted(Path(r.remote_path or "").name for r in rows) == sorted(p.name for p in paths[:3])
     assert {r.status for r in rows} == {"completed"}
-    again = run_json("prune", "--to", where.to, "--keep-daily", "2", "--keep-within", "1d")
+    again = run_json("prune", "--to", where.to, "--keep-daily", "2", "--keep-within", within)
     assert again["deleted"] == []
 
 

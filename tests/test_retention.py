@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
@@ -11,11 +12,23 @@ from hypothesis import strategies as st
 from fermentrack_backup_cli import errors
 from fermentrack_backup_cli.backup_time import CalendarDuration, backup_time
 from fermentrack_backup_cli.models import RemoteFile
-from fermentrack_backup_cli.retention import Decision, Policy, kept, plan, removed
+from fermentrack_backup_cli.retention import (
+    LEFT_EMPTY,
+    LEFT_NO_NAME_TIME,
+    REASON_NEWEST,
+    Decision,
+    Policy,
+    clock_evidence,
+    ensure_safe,
+    kept,
+    plan,
+    removed,
+)
 
 FOLDER = "/Fermentrack Backups"
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 THREE_YEARS_HOURS = 3 * 366 * 24
+LATER = BASE + timedelta(hours=THREE_YEARS_HOURS + 1)  # "now" after every generated backup
 NON_BACKUPS = ("notes.txt", ".DS_Store", "foo.tar", "2026-01-01T00.00.00.txt", "README")
 
 
@@ -23,8 +36,8 @@ def fermentrack_name(moment: datetime, sep: str = ".", prefix: str = "") -> str:
     return prefix + moment.strftime(f"%Y-%m-%dT%H{sep}%M{sep}%S") + ".tar.xz"
 
 
-def remote(name: str, modified: datetime | None = None) -> RemoteFile:
-    return RemoteFile(name, f"{FOLDER}/{name}", 1234, None, modified)
+def remote(name: str, modified: datetime | None = None, size: int = 1234) -> RemoteFile:
+    return RemoteFile(name, f"{FOLDER}/{name}", size, None, modified)
 
 
 def named(moment: datetime) -> RemoteFile:
@@ -56,13 +69,39 @@ REFERENCE_REASONS = {
 }
 
 
-def reference_picks(
-    items: list[tuple[RemoteFile, datetime | None]], policy: Policy
-) -> dict[str, set[str]]:
+@dataclass(frozen=True)
+class Calendar:
+    """Files at a target, the time each name was made from (None: no time in the name),
+    and the moment the plan is made."""
+
+    files: list[RemoteFile]
+    times: dict[str, datetime | None]
+    now: datetime
+
+    def candidates(self) -> list[tuple[RemoteFile, datetime]]:
+        """The rule as the issue states it: non-empty, a time in the name, neither that
+        time nor the modified time more than a day after now."""
+        horizon = self.now + timedelta(days=1)
+        found = []
+        for f in self.files:
+            t = self.times.get(f.name)
+            if t is None or f.size <= 0 or t > horizon:
+                continue
+            if f.modified is not None and f.modified > horizon:
+                continue
+            found.append((f, t))
+        return found
+
+    def left_alone(self) -> set[str]:
+        archive_like = {f.name for f in self.files if f.name in self.times}
+        return archive_like - {f.name for f, _ in self.candidates()}
+
+
+def reference_picks(calendar: Calendar, policy: Policy) -> dict[str, set[str]]:
     """Per reason, the names it keeps: group by bucket, take the N newest buckets, keep the
-    newest file of each. keep_last: the N newest. within: newer than newest - duration."""
-    timed = [(t, f.name) for f, t in items if t is not None]
-    picks: dict[str, set[str]] = {"no time known": {f.name for f, t in items if t is None}}
+    newest file of each. keep_last: the N newest. within: newer than now - duration."""
+    timed = [(t, f.name) for f, t in calendar.candidates()]
+    picks: dict[str, set[str]] = {}
     if not timed:
         return picks
     newest_first = sorted(timed, reverse=True)  # newest, ties by name descending
@@ -87,13 +126,13 @@ def reference_picks(
             assert within.years == within.months == 0
             within = timedelta(days=within.days, hours=within.hours)
         if within > timedelta(0):
-            cutoff = newest_first[0][0] - within
+            cutoff = calendar.now - within
             picks["within"] = {name for t, name in timed if t > cutoff}
     return picks
 
 
-def reference_keep(items: list[tuple[RemoteFile, datetime | None]], policy: Policy) -> set[str]:
-    return set().union(*reference_picks(items, policy).values())
+def reference_keep(calendar: Calendar, policy: Policy) -> set[str]:
+    return set().union(*reference_picks(calendar, policy).values())
 
 
 # ------------------------------------------------------------------------------ generators
@@ -124,61 +163,102 @@ moments = st.builds(
 
 
 @st.composite
-def calendars(draw: st.DrawFn) -> list[RemoteFile]:
-    """Named backups, a few dated only by modified time (ties possible), undated ones, junk."""
-    times = draw(st.lists(moments, min_size=1, max_size=60, unique=True))
-    files = [named(t) for t in times]
+def calendars(draw: st.DrawFn) -> Calendar:
+    """Named backups (some empty, some with a modified time far ahead), far-future names,
+    archives without a time in their name, junk; `now` anywhere in the range, so many
+    named backups are in its future too."""
+    now = draw(moments)
+    times: dict[str, datetime | None] = {}
+    files: list[RemoteFile] = []
+
+    def add(name: str, moment: datetime | None, size: int = 1234, **kw: datetime) -> None:
+        times[name] = moment
+        files.append(RemoteFile(name, f"{FOLDER}/{name}", size, None, kw.get("modified")))
+
+    for t in draw(st.lists(moments, min_size=1, max_size=60, unique=True)):
+        add(fermentrack_name(t), t)
+    for t in draw(st.lists(moments, max_size=4, unique=True)):
+        add(fermentrack_name(t, prefix="empty_"), t, size=0)
+    for t in draw(st.lists(moments, max_size=3, unique=True)):
+        ahead = now + timedelta(days=1, hours=1) + (t - BASE)
+        add(fermentrack_name(ahead, prefix="future_"), ahead)
+    for t in draw(st.lists(moments, max_size=3, unique=True)):
+        ahead = now + timedelta(days=1, seconds=draw(st.integers(1, 10**7)))
+        add(fermentrack_name(t, prefix="mtime_"), t, modified=ahead)
     for i, t in enumerate(draw(st.lists(moments, max_size=6))):
-        files.append(remote(f"manual-{i}.tar.gz", modified=t))
+        add(f"manual-{i}.tar.gz", None, modified=t)
     for i in range(draw(st.integers(0, 2))):
-        files.append(remote(f"mystery-{i}.zip"))
-    files.extend(
-        remote(name, modified=BASE) for name in draw(st.sets(st.sampled_from(NON_BACKUPS)))
-    )
-    return draw(st.permutations(files))
+        add(f"mystery-{i}.zip", None)
+    for name in draw(st.sets(st.sampled_from(NON_BACKUPS))):
+        files.append(remote(name, modified=BASE))
+    return Calendar(draw(st.permutations(files)), times, now)
 
 
 # ------------------------------------------------------------------------------ properties
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(calendars(), policies)
-def test_plan_matches_the_reference(files: list[RemoteFile], policy: Policy) -> None:
-    decisions = plan(files, policy)
-    candidates = [(f, backup_time(f)) for f in files if not f.name.startswith(NON_BACKUPS)]
-    assert set(kept_names(decisions)) == reference_keep(candidates, policy)
+def test_plan_matches_the_reference(calendar: Calendar, policy: Policy) -> None:
+    decisions = plan(calendar.files, policy, now=calendar.now)
+    candidates = [d for d in decisions if not d.left_alone]
+    assert set(kept_names(candidates)) == reference_keep(calendar, policy)
     assert all(d.keep == bool(d.reasons) for d in decisions)
     # and rule by rule: every reason names exactly the files the reference picks for it
-    expected = reference_picks(candidates, policy)
+    expected = reference_picks(calendar, policy)
     for reason, names in expected.items():
         if reason == "newest":
-            continue  # every active rule also picks the newest, so "newest" never shows up
+            continue  # every active rule also picks the newest, unless within leaves it out
         got = {d.file.name for d in decisions if any(r.startswith(reason) for r in d.reasons)}
         assert got == names, reason
-    assert not any("newest" in d.reasons for d in decisions)
+    newest = [d for d in decisions if REASON_NEWEST in d.reasons]
+    assert all(d is candidates[0] for d in newest)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(calendars(), policies)
-def test_newest_is_always_kept_and_order_is_newest_first(
-    files: list[RemoteFile], policy: Policy
+def test_nothing_future_or_without_a_name_time_or_empty_is_ever_removed(
+    calendar: Calendar, policy: Policy
 ) -> None:
-    decisions = plan(files, policy)
-    timed = [d for d in decisions if d.time is not None]
-    assert timed[0].keep
-    keys = [(d.time, d.file.name) for d in timed]
-    assert keys == sorted(keys, reverse=True)
-    # undated backups come last and are never removed
-    undated = decisions[len(timed) :]
-    assert all(d.time is None and d.keep and d.reasons == ("no time known",) for d in undated)
+    decisions = plan(calendar.files, policy, now=calendar.now)
+    left = {d.file.name for d in decisions if d.left_alone}
+    assert left == calendar.left_alone()
+    assert all(d.keep for d in decisions if d.left_alone)
+    candidates = {f.name for f, _ in calendar.candidates()}
+    assert {d.file.name for d in decisions if d.remove} <= candidates
+    horizon = calendar.now + timedelta(days=1)
+    for d in decisions:
+        if d.left_alone:
+            assert d.reasons
+        if d.future is not None:
+            assert d.left_alone and d.future > horizon
+            assert any(r.startswith("future-dated (") for r in d.reasons)
 
 
 @settings(max_examples=100, deadline=None)
 @given(calendars(), policies)
-def test_plan_is_idempotent(files: list[RemoteFile], policy: Policy) -> None:
-    first = plan(files, policy)
+def test_the_newest_backup_that_is_not_future_is_always_kept_and_order_is_newest_first(
+    calendar: Calendar, policy: Policy
+) -> None:
+    decisions = plan(calendar.files, policy, now=calendar.now)
+    candidates = [d for d in decisions if not d.left_alone]
+    assert decisions[: len(candidates)] == candidates  # left-alone files come last
+    if candidates:
+        newest = max(calendar.candidates(), key=lambda item: (item[1], item[0].name))
+        assert candidates[0].file == newest[0]
+        assert candidates[0].keep
+    keys = [(d.time, d.file.name) for d in candidates]
+    assert keys == sorted(keys, reverse=True)
+    kept_times = [d.time for d in candidates if d.keep]
+    assert all(d.time <= max(kept_times) for d in candidates if d.remove)  # type: ignore[operator]
+
+
+@settings(max_examples=100, deadline=None)
+@given(calendars(), policies)
+def test_plan_is_idempotent(calendar: Calendar, policy: Policy) -> None:
+    first = plan(calendar.files, policy, now=calendar.now)
     survivors = kept(first)
-    second = plan(survivors, policy)
+    second = plan(survivors, policy, now=calendar.now)
     assert removed(second) == []
     # each rule picks the same files among the survivors, so even the reasons agree
     assert [(d.file, d.reasons) for d in second] == [(d.file, d.reasons) for d in first if d.keep]
@@ -186,8 +266,8 @@ def test_plan_is_idempotent(files: list[RemoteFile], policy: Policy) -> None:
 
 @settings(max_examples=30, deadline=None)
 @given(calendars(), policies)
-def test_non_backups_are_never_in_the_plan(files: list[RemoteFile], policy: Policy) -> None:
-    names = {d.file.name for d in plan(files, policy)}
+def test_non_backups_are_never_in_the_plan(calendar: Calendar, policy: Policy) -> None:
+    names = {d.file.name for d in plan(calendar.files, policy, now=calendar.now)}
     assert not names & set(NON_BACKUPS)
     assert all(n.endswith((".tar.xz", ".tar.gz", ".zip")) for n in names)
 
@@ -195,7 +275,7 @@ def test_non_backups_are_never_in_the_plan(files: list[RemoteFile], policy: Poli
 @settings(max_examples=50, deadline=None)
 @given(st.lists(moments, min_size=1, max_size=40, unique=True))
 def test_keep_last_unlimited_keeps_everything(times: list[datetime]) -> None:
-    decisions = plan([named(t) for t in times], Policy(keep_last=-1))
+    decisions = plan([named(t) for t in times], Policy(keep_last=-1), now=LATER)
     assert len(decisions) == len(times)
     assert all(d.keep and d.reasons == ("last snapshot",) for d in decisions)
 
@@ -320,7 +400,8 @@ def nightly(first: date, last: date) -> list[RemoteFile]:
 
 def test_a_year_of_nightly_backups() -> None:
     files = nightly(date(2025, 1, 1), date(2025, 12, 31))
-    decisions = plan(files, Policy(keep_daily=7, keep_weekly=4, keep_monthly=6))
+    now = datetime(2026, 1, 1, 3, 15, tzinfo=UTC)
+    decisions = plan(files, Policy(keep_daily=7, keep_weekly=4, keep_monthly=6), now=now)
     assert len(decisions) == 365
     by_name = {d.file.name: d for d in decisions}
     expected = {
@@ -354,7 +435,7 @@ def test_small_case_with_explicit_names_and_reasons() -> None:
         named(datetime(2026, 3, day, hour, tzinfo=UTC)) for day in (1, 2, 3, 4) for hour in (3, 15)
     ]
     files += [remote("notes.txt"), remote(".DS_Store"), remote("foo.tar"), remote("old.zip")]
-    decisions = plan(files, Policy(keep_last=2, keep_daily=3))
+    decisions = plan(files, Policy(keep_last=2, keep_daily=3), now=datetime(2026, 3, 5, tzinfo=UTC))
     assert [(d.file.name, d.keep, d.reasons) for d in decisions] == [
         ("2026-03-04T15.00.00.tar.xz", True, ("last snapshot", "daily snapshot")),
         ("2026-03-04T03.00.00.tar.xz", True, ("last snapshot",)),
@@ -364,50 +445,63 @@ def test_small_case_with_explicit_names_and_reasons() -> None:
         ("2026-03-02T03.00.00.tar.xz", False, ()),
         ("2026-03-01T15.00.00.tar.xz", False, ()),
         ("2026-03-01T03.00.00.tar.xz", False, ()),
-        ("old.zip", True, ("no time known",)),
+        ("old.zip", True, ("no backup time in its name",)),
     ]
+    assert [d.left_alone for d in decisions] == [False] * 8 + [True]
 
 
 def test_buckets_count_back_from_the_newest_backup_not_from_today() -> None:
     # backups every third day: 7 daily reaches back 19 days, not 7
     files = [named(datetime(2020, 1, 1, tzinfo=UTC) + timedelta(days=3 * i)) for i in range(20)]
-    decisions = plan(files, Policy(keep_daily=7))
+    decisions = plan(files, Policy(keep_daily=7), now=datetime(2024, 1, 1, tzinfo=UTC))
     assert kept_names(decisions) == [d.file.name for d in decisions[:7]]
 
 
-def test_keep_within_is_relative_to_the_newest_backup() -> None:
-    newest = datetime(2026, 3, 31, 12, tzinfo=UTC)
-    files = [named(newest - timedelta(days=d)) for d in range(0, 40)]
-    decisions = plan(files, Policy.from_mapping({"keep_within": "7d"}))
-    # strictly newer than newest - 7d, as restic's Time.After
-    assert len(kept_names(decisions)) == 7
+def test_keep_within_counts_back_from_now_not_from_the_newest_backup() -> None:
+    now = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    files = [named(now - timedelta(days=d)) for d in range(3, 40)]
+    decisions = plan(files, Policy.from_mapping({"keep_within": "7d"}), now=now)
+    # strictly newer than now - 7d, as restic's Time.After: days 3..6 back
+    assert kept_names(decisions) == [f.name for f in files[:4]]
     assert all(d.reasons == ("within 7d",) for d in decisions if d.keep)
     # calendar months, normalised like Go's AddDate: Mar 31 - 1 month = "Feb 31" = Mar 3
-    decisions = plan(files, Policy.from_mapping({"keep_within": "1m"}))
+    decisions = plan(files, Policy.from_mapping({"keep_within": "1m"}), now=now)
     cutoff = datetime(2026, 3, 3, 12, tzinfo=UTC)
     assert {d.file.name for d in decisions if d.keep} == {
         f.name
         for f in files
         if backup_time(f) > cutoff  # type: ignore[operator]
     }
-    assert len(kept_names(decisions)) == 28  # Mar 4..31; Mar 3 12:00 is the cutoff itself
+    assert len(kept_names(decisions)) == 25  # Mar 4..28; Mar 3 12:00 is the cutoff itself
+
+
+def test_keep_within_alone_still_keeps_the_newest_when_every_backup_is_older() -> None:
+    now = datetime(2026, 3, 31, 12, tzinfo=UTC)
+    files = [named(now - timedelta(days=d)) for d in (40, 50, 60)]
+    decisions = plan(files, Policy(keep_within=timedelta(days=30)), now=now)
+    assert [(d.keep, d.reasons) for d in decisions] == [
+        (True, ("newest",)),
+        (False, ()),
+        (False, ()),
+    ]
 
 
 def test_keep_within_timedelta() -> None:
+    now = datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
     files = [named(datetime(2026, 1, 1, tzinfo=UTC)), named(datetime(2025, 1, 1, tzinfo=UTC))]
-    decisions = plan(files, Policy(keep_within=timedelta(seconds=1)))
-    assert [(d.keep, d.reasons) for d in decisions] == [(True, ("within 1s",)), (False, ())]
+    decisions = plan(files, Policy(keep_within=timedelta(seconds=2)), now=now)
+    assert [(d.keep, d.reasons) for d in decisions] == [(True, ("within 2s",)), (False, ())]
 
 
 def test_ties_are_broken_by_name_descending() -> None:
     moment = datetime(2026, 1, 1, 3, tzinfo=UTC)
-    files = [remote("a.tar.xz", modified=moment), remote("b.tar.xz", modified=moment)]
-    decisions = plan(files, Policy(keep_last=1))
-    assert [(d.file.name, d.keep) for d in decisions] == [("b.tar.xz", True), ("a.tar.xz", False)]
+    files = [remote(fermentrack_name(moment, prefix=p)) for p in ("a_", "b_")]
+    decisions = plan(files, Policy(keep_last=1), now=LATER)
+    assert [(d.file.name[0], d.keep) for d in decisions] == [("b", True), ("a", False)]
 
 
 def test_no_backups_is_an_empty_plan() -> None:
-    assert plan([remote("notes.txt")], Policy(keep_daily=7)) == []
+    assert plan([remote("notes.txt")], Policy(keep_daily=7), now=LATER) == []
 
 
 def test_separators_and_prefix_sort_together() -> None:
@@ -416,7 +510,7 @@ def test_separators_and_prefix_sort_together() -> None:
         remote(fermentrack_name(t, ":")),
         remote(fermentrack_name(t + timedelta(hours=1), "-", "fermentrack_backup_")),
     ]
-    decisions = plan(files, Policy(keep_last=1))
+    decisions = plan(files, Policy(keep_last=1), now=LATER)
     assert decisions[0].file.name.startswith("fermentrack_backup_")
     assert decisions[0].time == t + timedelta(hours=1)
 
@@ -425,5 +519,112 @@ def test_iso_weeks_across_the_new_year() -> None:
     # Mon 2024-12-30 is in ISO week 2025-W01, Sun 2024-12-29 in 2024-W52
     files = [named(datetime(2025, 1, 1, tzinfo=UTC))]
     files += [named(datetime(2024, 12, day, tzinfo=UTC)) for day in (28, 29, 30)]
-    decisions = plan(files, Policy(keep_weekly=2))
+    decisions = plan(files, Policy(keep_weekly=2), now=LATER)
     assert kept_names(decisions) == ["2025-01-01T00.00.00.tar.xz", "2024-12-29T00.00.00.tar.xz"]
+
+
+# ---------------------------------------------------------------- files that cannot be trusted
+
+NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+SEVEN_NIGHTS = [named(NOW.replace(hour=3) - timedelta(days=d)) for d in range(7)]
+BOGUS = "2099-01-01T00.00.00.tar.xz"
+
+
+@pytest.mark.parametrize("size", [0, 1234])
+def test_a_far_future_file_among_seven_real_backups_is_left_alone_and_deletes_nothing(
+    size: int,
+) -> None:
+    # the issue's case: `prune --keep-within 30d` kept the 2099 file and removed all seven
+    files = [*SEVEN_NIGHTS, remote(BOGUS, size=size)]
+    decisions = plan(files, Policy.from_mapping({"keep_within": "30d"}), now=NOW)
+    assert [d.file.name for d in decisions if d.keep and not d.left_alone] == [
+        f.name for f in SEVEN_NIGHTS
+    ]
+    assert removed(decisions) == []
+    (bogus,) = [d for d in decisions if d.left_alone]
+    assert bogus.file.name == BOGUS and bogus.keep
+    assert "future-dated (2099-01-01)" in bogus.reasons
+    assert (LEFT_EMPTY in bogus.reasons) == (size == 0)
+    assert clock_evidence(decisions, NOW) is None  # one bogus file does not blame the clock
+
+
+def test_a_far_future_file_is_never_the_newest_for_the_counted_rules() -> None:
+    files = [*SEVEN_NIGHTS, remote(BOGUS)]
+    decisions = plan(files, Policy(keep_last=1), now=NOW)
+    assert kept_names([d for d in decisions if not d.left_alone]) == [SEVEN_NIGHTS[0].name]
+    assert [d.file.name for d in decisions if d.left_alone] == [BOGUS]
+
+
+def test_a_backup_modified_in_the_future_is_left_alone() -> None:
+    ahead = NOW + timedelta(days=3)
+    touched = remote(fermentrack_name(NOW - timedelta(days=30)), modified=ahead)
+    decisions = plan([*SEVEN_NIGHTS, touched], Policy(keep_last=1), now=NOW)
+    (alone,) = [d for d in decisions if d.left_alone]
+    assert alone.file == touched and alone.future == ahead
+    assert alone.reasons == ("future-dated (modified 2026-12-04)",)
+
+
+def test_a_day_of_clock_skew_is_tolerated_and_more_is_future() -> None:
+    near = named(NOW + timedelta(hours=23))
+    far = named(NOW + timedelta(hours=25))
+    decisions = plan([near, far, *SEVEN_NIGHTS], Policy(keep_last=1), now=NOW)
+    assert decisions[0].file == near and decisions[0].keep and not decisions[0].left_alone
+    assert [d.file for d in decisions if d.left_alone] == [far]
+
+
+def test_empty_and_nameless_archives_are_left_alone_and_never_the_newest() -> None:
+    empty = remote(fermentrack_name(NOW), size=0)
+    nameless = remote("manual-backup.tar.xz", modified=NOW)
+    decisions = plan([empty, nameless, *SEVEN_NIGHTS], Policy(keep_last=1), now=NOW)
+    assert decisions[0].file == SEVEN_NIGHTS[0]
+    assert removed(decisions) == SEVEN_NIGHTS[1:]
+    alone = {d.file.name: d.reasons for d in decisions if d.left_alone}
+    assert alone == {empty.name: (LEFT_EMPTY,), nameless.name: (LEFT_NO_NAME_TIME,)}
+
+
+def test_plan_counts_from_the_current_time_by_default() -> None:
+    now = datetime.now(UTC)
+    recent = named((now - timedelta(days=2)).replace(microsecond=0))
+    old = named((now - timedelta(days=40)).replace(microsecond=0))
+    tomorrow_plus = named((now + timedelta(days=2)).replace(microsecond=0))
+    decisions = plan([recent, old, tomorrow_plus], Policy(keep_within=timedelta(days=30)))
+    assert [(d.file, d.keep, d.left_alone) for d in decisions] == [
+        (recent, True, False),
+        (old, False, False),
+        (tomorrow_plus, True, True),
+    ]
+
+
+def test_a_clock_reset_to_1970_puts_every_backup_in_the_future_and_is_named() -> None:
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    decisions = plan(SEVEN_NIGHTS, Policy(keep_daily=7), now=epoch)
+    assert all(d.left_alone and d.future is not None for d in decisions)
+    evidence = clock_evidence(decisions, epoch)
+    assert evidence is not None
+    assert evidence.startswith("the system clock says 1970-01-01T00:00:00Z but 7 of the 7")
+    assert SEVEN_NIGHTS[0].name.startswith(evidence.rsplit("the newest ", 1)[1][:10])
+
+
+def test_the_clock_is_blamed_only_when_future_backups_outnumber_the_others() -> None:
+    ahead = [named(NOW + timedelta(days=10 + d)) for d in range(4)]
+    empty_ahead = [remote(fermentrack_name(NOW + timedelta(days=50 + d)), size=0) for d in range(9)]
+    four_four = plan([*ahead, *SEVEN_NIGHTS[:4], *empty_ahead], Policy(keep_last=1), now=NOW)
+    assert clock_evidence(four_four, NOW) is None  # a tie, and empty files do not count
+    five_four = plan(
+        [*ahead, named(NOW + timedelta(days=20)), *SEVEN_NIGHTS[:4]], Policy(keep_last=1), now=NOW
+    )
+    assert clock_evidence(five_four, NOW) is not None
+
+
+def test_a_plan_deleting_a_backup_newer_than_all_it_keeps_is_refused() -> None:
+    newer, older = SEVEN_NIGHTS[0], SEVEN_NIGHTS[1]
+    t_newer, t_older = backup_time(newer), backup_time(older)
+    bad = [Decision(newer, t_newer, False), Decision(older, t_older, True, ("daily snapshot",))]
+    with pytest.raises(errors.BackupError, match="newer than every backup it keeps") as caught:
+        ensure_safe(bad)
+    assert caught.value.code == "prune_unsafe"
+    with pytest.raises(errors.BackupError):  # deleting everything is the same mistake
+        ensure_safe([Decision(newer, t_newer, False)])
+    good = [Decision(newer, t_newer, True, ("daily snapshot",)), Decision(older, t_older, False)]
+    ensure_safe(good)
+    ensure_safe([Decision(newer, t_newer, True, ("x",), left_alone=True)])

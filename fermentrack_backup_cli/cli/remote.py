@@ -15,6 +15,7 @@ from ..output import Output, byte_progress, human_size
 from ..prune import PruneReport, prune
 from ..remote import NullWatcher, Watcher, list_backups
 from ..restore import download
+from ..retention import Decision
 from .common import JsonOpt, exit_with, get_app, handle_errors, setup, typer_app
 
 ToOpt = typer.Option(
@@ -125,7 +126,7 @@ def prune_cmd(
         None,
         "--keep-within",
         metavar="DURATION",
-        help="Keep every backup within this of the newest (7d, 2w, 6m, 1y6m; m = months).",
+        help="Keep every backup newer than now minus this (7d, 2w, 6m, 1y6m; m = months).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show the plan, delete nothing."),
     json: bool = JsonOpt,
@@ -152,11 +153,20 @@ def prune_cmd(
     exit_with(report.exit_code)
 
 
+def _action(decision: Decision, dry_run: bool) -> str:
+    if decision.left_alone:
+        return "left alone"
+    if decision.keep:
+        return "keep"
+    return "would remove" if dry_run else "remove"
+
+
 def show_prune(out: Output, report: PruneReport) -> None:
-    """The plan as a table (kept with their rules, removed), then one summary line."""
+    """The plan as a table (kept with their rules, removed, left alone with why), then one
+    summary line."""
     rows = [
         (
-            "keep" if d.keep else ("would remove" if report.dry_run else "remove"),
+            _action(d, report.dry_run),
             d.file.name,
             human_size(d.file.size),
             ", ".join(d.reasons),
@@ -169,6 +179,7 @@ def show_prune(out: Output, report: PruneReport) -> None:
     gone = [d.file for d in report.removed if report.dry_run or d.file.name in report.deleted]
     verb = "would remove" if report.dry_run else "removed"
     freed = human_size(sum(f.size for f in gone))
-    out.info(f"kept {len(report.kept)}, {verb} {len(gone)} backup(s) ({freed})")
+    alone = f", left alone {len(report.left_alone)}" if report.left_alone else ""
+    out.info(f"kept {len(report.kept)}, {verb} {len(gone)} backup(s) ({freed}){alone}")
     for name in report.failed:
         out.fail(f"could not delete {name}", label="failed:")

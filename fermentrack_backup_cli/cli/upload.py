@@ -14,6 +14,7 @@ from ..notify import pinging
 from ..output import Output, UploadReporter, human_size
 from ..pipeline import UploadOptions
 from ..pipeline import upload as run_upload
+from ..retention import Policy
 from .common import JsonOpt, any_to_json, get_app, handle_errors, setup
 
 ToOpt = typer.Option(
@@ -49,6 +50,20 @@ def _notify_url(option: str | None) -> str | None:
         settings.overrides["notify.url"] = validate("notify.url", option)
     value = settings.get("notify.url")
     return str(value) if value else None
+
+
+def _prune_policy(prune: bool) -> Policy | None:
+    """The policy `--prune` applies, so the run does not upload what it would delete.
+
+    A broken policy plans nothing here: the archives are uploaded and `_prune` reports it."""
+    from ..prune import config_policy
+
+    if not prune:
+        return None
+    try:
+        return config_policy(get_app())
+    except errors.BackupError:
+        return None
 
 
 def _prune(to: str | None, out: Output, json: bool, quiet: bool) -> dict[str, Any]:
@@ -126,7 +141,11 @@ def upload(
     out = setup(json=json, quiet=quiet)
     _apply_overrides(parallel, chunk_size, max_duration)
     options = UploadOptions(
-        overwrite=overwrite, check=not no_check, lock_timeout=lock_timeout, mkdir=mkdir
+        overwrite=overwrite,
+        check=not no_check,
+        lock_timeout=lock_timeout,
+        mkdir=mkdir,
+        prune_policy=_prune_policy(prune),
     )
     reporter = UploadReporter(out)
     pruned: dict[str, Any] | None = None

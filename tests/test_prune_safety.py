@@ -1,0 +1,205 @@
+"""Prune cannot be fooled: a bogus far-future file, a Pi whose clock is wrong. Driven
+through the CLI on a local folder and on the fake Dropbox, as the issue reproduced it."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fermentrack_backup_cli.app import App
+from fermentrack_backup_cli.config import DEFAULT_REMOTE_FOLDER
+from fermentrack_backup_cli.errors import ClockWrong, ExitCode
+from fermentrack_backup_cli.models import iso
+from fermentrack_backup_cli.prune import apply_policy
+from fermentrack_backup_cli.retention import Policy
+from tests.cli_helpers import cli, history, run, run_json
+from tests.samples import make_backup
+
+BOGUS = "2099-01-01T00.00.00.tar.xz"
+FOLDER = DEFAULT_REMOTE_FOLDER.strip("/")
+
+
+class Where:
+    """A target as `--to` names it, and a backstage door to what it stores."""
+
+    def __init__(self, to: str, root: Path | None = None, fake: Any = None) -> None:
+        self.to, self.root, self.fake = to, root, fake
+
+    def put(self, name: str, data: bytes) -> None:
+        if self.fake is not None:
+            self.fake.put_file(f"{DEFAULT_REMOTE_FOLDER}/{name}", data)
+        else:
+            assert self.root is not None
+            (self.root / FOLDER).mkdir(parents=True, exist_ok=True)
+            (self.root / FOLDER / name).write_bytes(data)
+
+    def names(self) -> list[str]:
+        if self.fake is not None:
+            return sorted(p.rsplit("/", 1)[1] for p in self.fake.file_paths())
+        assert self.root is not None
+        return sorted(p.name for p in (self.root / FOLDER).iterdir())
+
+
+@pytest.fixture(params=["local", "dropbox"])
+def where(request: pytest.FixtureRequest, tmp_path: Path) -> Where:
+    if request.param == "local":
+        root = tmp_path / "usb"
+        root.mkdir()
+        return Where(f"local:{root}", root=root)
+    fake = request.getfixturevalue("fake_dropbox")
+    request.getfixturevalue("make_dropbox_conn")(label="dropbox")
+    return Where("dropbox", fake=fake)
+
+
+def seven_nights(where: Where, tmp_path: Path, *, ahead: timedelta = timedelta(0)) -> list[str]:
+    """The last seven nightly backups (shifted by `ahead`), uploaded with the CLI."""
+    last = datetime.now(UTC).replace(hour=3, minute=0, second=0, microsecond=0) - timedelta(days=1)
+    src = tmp_path / "backups"
+    paths = [make_backup(src, last + ahead - timedelta(days=d), rows=5) for d in range(7)]
+    result = run("upload", *map(str, paths), "--to", where.to)
+    assert result.exit_code == 0, result.output
+    return [p.name for p in paths]
+
+
+def shift_history(delta: timedelta) -> None:
+    """Move every recorded run by `delta`: what the history looks like to a Pi whose clock
+    has since gone back (a dead RTC battery, no NTP yet)."""
+    app = App.create()
+    path = app.history.path
+    rows = app.history.db.execute("SELECT id, finished_at FROM uploads").fetchall()
+    app.close()
+    db = sqlite3.connect(path)
+    with db:
+        for row_id, finished in rows:
+            moved = datetime.fromisoformat(finished.replace("Z", "+00:00")) + delta
+            db.execute("UPDATE uploads SET finished_at = ? WHERE id = ?", (iso(moved), row_id))
+    db.close()
+
+
+# ------------------------------------------------------------------- a bogus far-future file
+
+
+@pytest.mark.parametrize("bogus_bytes", [b"", b"not a backup, but not empty either"])
+def test_a_2099_file_among_seven_real_backups_no_longer_deletes_them(
+    where: Where, tmp_path: Path, bogus_bytes: bytes
+) -> None:
+    real = seven_nights(where, tmp_path)
+    where.put(BOGUS, bogus_bytes)
+    result = run("prune", "--to", where.to, "--keep-within", "30d")
+    assert result.exit_code == 0, result.output
+    assert where.names() == sorted([*real, BOGUS])
+    assert "left alone" in result.stdout and "future-dated (2099-01-01)" in result.stdout
+    assert "kept 7, removed 0 backup(s) (0 B), left alone 1" in result.stderr
+
+    plan = run_json("prune", "--to", where.to, "--keep-within", "30d")
+    assert sorted(d["name"] for d in plan["kept"]) == sorted(real)
+    assert plan["removed"] == [] and plan["deleted"] == []
+    (bogus,) = plan["left_alone"]
+    assert bogus["name"] == BOGUS and bogus["keep"] is True
+    assert "future-dated (2099-01-01)" in bogus["reasons"]
+    assert ("empty (0 bytes)" in bogus["reasons"]) == (bogus_bytes == b"")
+
+
+def test_the_counted_rules_ignore_a_2099_file_and_prune_the_real_backups(
+    where: Where, tmp_path: Path
+) -> None:
+    real = seven_nights(where, tmp_path)
+    where.put(BOGUS, b"x" * 100)
+    plan = run_json("prune", "--to", where.to, "--keep-last", "3")
+    assert [d["name"] for d in plan["kept"]] == real[:3]
+    assert sorted(plan["deleted"]) == sorted(real[3:])
+    assert where.names() == sorted([*real[:3], BOGUS])
+
+
+# -------------------------------------------------------------------------- a wrong clock
+
+
+def test_a_history_newer_than_the_clock_makes_prune_refuse_and_delete_nothing(
+    where: Where, tmp_path: Path
+) -> None:
+    real = seven_nights(where, tmp_path)
+    shift_history(timedelta(days=3))
+    rows_before = len(history())
+    for dry in ((), ("--dry-run",)):
+        result = run("prune", "--to", where.to, "--keep-last", "1", *dry)
+        assert result.exit_code == ExitCode.FAILURE
+        assert "error: refusing to prune" in result.stderr
+        assert "the system clock says " in result.stderr
+        assert "but a backup was uploaded at " in result.stderr
+        assert "hint: fix the system clock (`timedatectl" in result.stderr
+        assert "Traceback" not in result.output
+    error = json.loads(run("prune", "--to", where.to, "--keep-last", "1", "--json").stdout)
+    assert error["error"]["code"] == "clock_wrong"
+    assert where.names() == sorted(real)
+    assert len(history()) == rows_before  # not even a failed deletion row
+
+
+def test_a_clock_reset_to_1970_names_the_evidence(tmp_path: Path) -> None:
+    root = tmp_path / "usb"
+    root.mkdir()
+    where = Where(f"local:{root}", root=root)
+    real = seven_nights(where, tmp_path)
+    last = history()[0].finished_at
+    app = App.create()
+    target, target_id = app.target_for(where.to)
+    with pytest.raises(ClockWrong) as caught:
+        apply_policy(
+            app, target, target_id, Policy(keep_daily=3), now=datetime(1970, 1, 1, tzinfo=UTC)
+        )
+    app.close()
+    assert caught.value.message == (
+        f"refusing to prune {target.description}: the system clock says 1970-01-01T00:00:00Z "
+        f"but a backup was uploaded at {iso(last)}; nothing was deleted"
+    )
+    assert caught.value.hint is not None and "then prune again" in caught.value.hint
+    assert where.names() == sorted(real)
+
+
+def test_every_backup_in_the_future_makes_prune_refuse_even_with_an_empty_history(
+    where: Where, tmp_path: Path
+) -> None:
+    # as a Pi whose clock is two weeks behind sees the backups made before it went wrong
+    real = seven_nights(where, tmp_path, ahead=timedelta(days=14))
+    # the history agrees with the clock (uploaded just now): only the names tell
+    result = run("prune", "--to", where.to, "--keep-daily", "2")
+    assert result.exit_code == ExitCode.FAILURE
+    assert "but 7 of the 7 backups are dated more than a day after it" in result.stderr
+    assert "hint: fix the system clock" in result.stderr
+    assert where.names() == sorted(real)
+
+
+def test_clock_wrong_exits_1_with_one_error_and_one_hint_line_as_cron_sees_it(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    root = tmp_path / "usb"
+    root.mkdir()
+    where = Where(f"local:{root}", root=root)
+    real = seven_nights(where, tmp_path)
+    shift_history(timedelta(hours=2))
+    done = cli("prune", "--to", where.to, "--keep-last", "1", env=subprocess_env)
+    assert done.returncode == ExitCode.FAILURE == 1
+    lines = done.stderr.splitlines()
+    assert [line.split(" ", 1)[0] for line in lines] == ["error:", "hint:"]
+    assert where.names() == sorted(real)
+
+
+def test_upload_prune_on_a_wrong_clock_still_uploads_then_refuses_to_prune(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "usb"
+    root.mkdir()
+    where = Where(f"local:{root}", root=root)
+    real = seven_nights(where, tmp_path)
+    shift_history(timedelta(days=2))
+    tonight = make_backup(tmp_path / "backups", datetime(2026, 11, 1, 3), rows=5)
+    run("config", "set", "retention.keep_last", "1")
+    result = run("upload", str(tmp_path / "backups"), "--to", where.to, "--prune")
+    assert result.exit_code == ExitCode.FAILURE
+    assert f"completed: {tonight.name}" in result.stdout  # a backup is worth more than space
+    assert "the system clock says" in result.stderr
+    assert where.names() == sorted([*real, tonight.name])
