@@ -7,6 +7,7 @@ keyring) is opened on first use so `--help` and `providers` stay instant.
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,8 @@ class App:
     dirs: AppDirs
     settings: Settings
     _history: History | None = field(default=None, repr=False)
+    # when this run began (time.monotonic()): the run's time budget counts from here
+    started: float = field(default_factory=time.monotonic, repr=False)
 
     @classmethod
     def create(cls, config: str | None = None) -> App:

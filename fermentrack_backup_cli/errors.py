@@ -219,3 +219,21 @@ class ContentHashMismatch(BackupError):
 
 class RemoteNameError(UsageError):
     code = "disallowed_name"
+
+
+class MaxDurationExceeded(RetryExhausted):
+    """The run's time budget (--max-duration) ran out, during a request or before one."""
+
+    code = "max_duration_exceeded"
+
+
+class RetryAfterExceedsBudget(RetryExhausted):
+    """The server asked to wait longer (Retry-After) than the run's budget has left."""
+
+    code = "retry_after_exceeds_budget"
+
+
+class BadResponse(NetworkError):
+    """An answer the client cannot read (wrong types, not JSON): a proxy, or an API change."""
+
+    code = "bad_response"
