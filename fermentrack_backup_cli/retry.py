@@ -10,6 +10,7 @@ out, the error says so instead of "connection lost".
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -78,7 +79,7 @@ class RetryPolicy:
     ) -> RetryPolicy:
         """`start`: when the run began (`time.monotonic()`); the budget counts from there."""
         deadline = None
-        if max_duration_s is not None:
+        if max_duration_s is not None and math.isfinite(max_duration_s):
             deadline = Deadline.after(max_duration_s, budget, start)
         return cls(max_attempts=max_attempts, deadline=deadline)
 

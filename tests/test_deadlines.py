@@ -247,6 +247,7 @@ def test_the_deadline_clips_every_timeout_the_sdk_asks_for() -> None:
     assert 0 < connect <= 5 and 0 < read <= 5
     assert adapter.clip((1.0, 60.0))[0] == 1.0
     assert DeadlineAdapter(None, None).clip(60.0) == 60.0
+    assert RetryPolicy.for_duration(3, float("inf")).deadline is None  # unbounded, no watchdog
 
 
 # the policy: pure, with an injected sleep ----------------------------------------------
@@ -300,3 +301,27 @@ def test_a_retry_after_within_the_budget_waits_and_tries_again() -> None:
 
     assert policy(3600, slept).call(flaky, "uploading x") == "ok"
     assert slept and slept[0] >= 2.0
+
+
+def test_the_watchdog_keeps_every_deadline_even_next_to_a_budget_of_centuries() -> None:
+    import threading
+
+    from fermentrack_backup_cli.providers.dropbox import transport
+
+    class Watched(transport._Sockets):
+        def __init__(self) -> None:
+            super().__init__()
+            self.was_cut = threading.Event()
+
+        def cut(self) -> None:
+            super().cut()
+            self.was_cut.set()
+
+    forever, first, second = Watched(), Watched(), Watched()
+    transport._WATCHDOG.watch(time.monotonic() + 1000 * 365 * 86400, forever)
+    transport._WATCHDOG.watch(time.monotonic() + 0.1, first)
+    assert first.was_cut.wait(10)
+    time.sleep(0.1)  # the watchdog now sleeps towards the far deadline
+    transport._WATCHDOG.watch(time.monotonic() + 0.1, second)
+    assert second.was_cut.wait(10)
+    assert not forever.was_cut.is_set()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import heapq
 import itertools
+import math
 import socket
 import ssl
 import threading
@@ -38,6 +39,7 @@ from urllib3.util.timeout import Timeout
 from ...retry import Deadline
 
 POOL_MAXSIZE = 16  # --parallel is at most 16
+WAKE_S = 3600.0  # the watchdog's longest sleep
 
 
 class _Sockets:
@@ -87,9 +89,11 @@ class _Watchdog:
         self._thread: threading.Thread | None = None
 
     def watch(self, at: float, sockets: _Sockets) -> None:
+        if not math.isfinite(at):
+            return  # no deadline to keep
         with self._cond:
             heapq.heappush(self._heap, (at, next(self._ids), weakref.ref(sockets)))
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(
                     target=self._run, name="fermentrack-backup-deadline", daemon=True
                 )
@@ -100,8 +104,9 @@ class _Watchdog:
         while True:
             with self._cond:
                 while not self._heap or self._heap[0][0] > time.monotonic():
-                    wait = self._heap[0][0] - time.monotonic() if self._heap else None
-                    self._cond.wait(wait)
+                    wait = self._heap[0][0] - time.monotonic() if self._heap else WAKE_S
+                    # a budget of years would overflow the lock's timeout: wake up and look
+                    self._cond.wait(min(wait, WAKE_S))
                 _, _, ref = heapq.heappop(self._heap)
             sockets = ref()
             if sockets is not None:
