@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import uuid
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,6 +30,8 @@ class App:
     dirs: AppDirs
     settings: Settings
     _history: History | None = field(default=None, repr=False)
+    # when this run began (time.monotonic()): the run's time budget counts from here
+    started: float = field(default_factory=time.monotonic, repr=False)
 
     @classmethod
     def create(cls, config: str | None = None) -> App:

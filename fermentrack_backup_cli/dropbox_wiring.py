@@ -52,10 +52,15 @@ def token_store_for(app: App, conn: Connection | None = None) -> TokenStore:
 
 
 def retry_policy(app: App, max_duration: float | None = None) -> RetryPolicy:
+    """The run's policy: its time budget counts from the start of the run, so every
+    target of one run (an upload and its --prune) shares one deadline."""
+    budget = None
     duration = max_duration
     if duration is None:
-        duration = parse_duration(app.settings.get("upload.max_duration"))
-    return RetryPolicy.for_duration(int(app.settings.get("upload.max_attempts")), duration)
+        budget = str(app.settings.get("upload.max_duration"))
+        duration = parse_duration(budget)
+    attempts = int(app.settings.get("upload.max_attempts"))
+    return RetryPolicy.for_duration(attempts, duration, budget=budget, start=app.started)
 
 
 def credentials(app: App, conn: Connection) -> Credentials:
@@ -100,6 +105,7 @@ class _RelinkMarkingPolicy(RetryPolicy):
 
 def _marking(app: App, conn: Connection, retry: RetryPolicy) -> RetryPolicy:
     fields = {f.name: getattr(retry, f.name) for f in dataclasses.fields(RetryPolicy)}
+    fields["service"] = "Dropbox"
     return _RelinkMarkingPolicy(
         **fields, on_refused=lambda: app.history.update_connection(conn.id, state="needs_relink")
     )
@@ -108,10 +114,11 @@ def _marking(app: App, conn: Connection, retry: RetryPolicy) -> RetryPolicy:
 def dropbox_target(app: App, conn: Connection, retry: RetryPolicy | None = None) -> DropboxTarget:
     from .transfer import uploader_for  # the engine; no SDK import of its own
 
+    policy = _marking(app, conn, retry or retry_policy(app))
     target = DropboxTarget(
-        make_client(credentials(app, conn), ca_certs=ca_certs()),
+        make_client(credentials(app, conn), ca_certs=ca_certs(), deadline=policy.deadline),
         app.settings.get("remote_folder"),
-        _marking(app, conn, retry or retry_policy(app)),
+        policy,
     )
     target._uploader = uploader_for(app, conn.id)
     return target

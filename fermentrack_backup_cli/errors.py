@@ -226,3 +226,21 @@ class ClockWrong(BackupError):
 
     code = "clock_wrong"
     exit_code = ExitCode.FAILURE
+
+
+class MaxDurationExceeded(RetryExhausted):
+    """The run's time budget (--max-duration) ran out, during a request or before one."""
+
+    code = "max_duration_exceeded"
+
+
+class RetryAfterExceedsBudget(RetryExhausted):
+    """The server asked to wait longer (Retry-After) than the run's budget has left."""
+
+    code = "retry_after_exceeds_budget"
+
+
+class BadResponse(NetworkError):
+    """An answer the client cannot read (wrong types, not JSON): a proxy, or an API change."""
+
+    code = "bad_response"

@@ -1,12 +1,16 @@
-"""Bounded retries with exponential backoff and full jitter.
+"""Bounded retries with exponential backoff and full jitter, and the run's deadline.
 
 The dropbox SDK retries HTTP 429 forever by default; every client we build
 turns its own retries off and comes through here, bounded by attempts and by
-a deadline, so a cron job always ends.
+a deadline, so a cron job always ends. The same `Deadline` bounds every request
+of the run (the provider clips each request's timeouts to it and cuts requests
+still in flight when it passes), so when a request fails because the budget ran
+out, the error says so instead of "connection lost".
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -17,6 +21,39 @@ from typing import TypeVar
 from . import errors
 
 T = TypeVar("T")
+BUDGET_HINT = (
+    "run again later (an interrupted upload resumes where it stopped), or raise "
+    "--max-duration (upload.max_duration)"
+)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When the run's time budget ends (a `time.monotonic()` value) and that budget as the
+    user wrote it, for messages ("10s", "6h")."""
+
+    at: float
+    budget: str
+
+    @classmethod
+    def after(
+        cls, seconds: float, budget: str | None = None, start: float | None = None
+    ) -> Deadline:
+        begin = time.monotonic() if start is None else start
+        return cls(begin + seconds, budget or f"{seconds:g}s")
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+    def used_up(self, what: str) -> errors.MaxDurationExceeded:
+        return errors.MaxDurationExceeded(
+            f"gave up {what}: the time budget of this run (--max-duration {self.budget}) "
+            "is used up",
+            BUDGET_HINT,
+        )
 
 
 @dataclass
@@ -24,27 +61,56 @@ class RetryPolicy:
     max_attempts: int = 6
     base_delay: float = 1.0
     max_delay: float = 60.0
-    deadline: float | None = None  # time.monotonic() value after which we give up
+    deadline: Deadline | None = None  # the run's time budget; None: unbounded
     sleep: Callable[[float], None] | None = None  # None: wait on `stop` (tests inject one)
     stop: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C/SIGTERM
     rng: random.Random = field(default_factory=random.Random)
     retries: int = 0  # how many retries this policy has allowed so far (for reports)
+    service: str = "the server"  # who sends Retry-After, for messages
 
     @classmethod
-    def for_duration(cls, max_attempts: int, max_duration_s: float | None) -> RetryPolicy:
-        deadline = None if max_duration_s is None else time.monotonic() + max_duration_s
+    def for_duration(
+        cls,
+        max_attempts: int,
+        max_duration_s: float | None,
+        *,
+        budget: str | None = None,
+        start: float | None = None,
+    ) -> RetryPolicy:
+        """`start`: when the run began (`time.monotonic()`); the budget counts from there."""
+        deadline = None
+        if max_duration_s is not None and math.isfinite(max_duration_s):
+            deadline = Deadline.after(max_duration_s, budget, start)
         return cls(max_attempts=max_attempts, deadline=deadline)
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
         return max(backoff, retry_after or 0.0)
 
-    def check_deadline(self, upcoming_wait: float = 0.0) -> None:
-        if self.deadline is not None and time.monotonic() + upcoming_wait > self.deadline:
-            raise errors.RetryExhausted(
-                "gave up: the time budget for this run (--max-duration) is used up",
-                "run again later (an interrupted upload resumes), or raise --max-duration",
+    def check_deadline(self, what: str = "") -> None:
+        if self.deadline is not None and self.deadline.expired():
+            raise self.deadline.used_up(what or "the run")
+
+    def _check_wait(self, wait: float, exc: errors.Transient, what: str, attempt: int) -> None:
+        """Fail now when the wait before the next try would end after the deadline."""
+        if self.deadline is None:
+            return
+        left = self.deadline.remaining()
+        if wait <= left:
+            return
+        budget = self.deadline.budget
+        if exc.retry_after is not None and exc.retry_after > left:
+            raise errors.RetryAfterExceedsBudget(
+                f"gave up {what}: {self.service} asked to wait {exc.retry_after:.0f} s "
+                f"(Retry-After) but only {max(0.0, left):.0f} s of the time budget "
+                f"(--max-duration {budget}) remain",
+                "raise --max-duration or run later; an interrupted upload resumes where it stopped",
             )
+        raise errors.MaxDurationExceeded(
+            f"gave up {what} after {attempt} attempt(s): {exc.message}; the next try would "
+            f"start after the time budget of this run (--max-duration {budget}) ends",
+            BUDGET_HINT,
+        )
 
     def _stopped(self) -> None:
         if self.stop.is_set():
@@ -61,10 +127,12 @@ class RetryPolicy:
         attempt = 0
         while True:
             self._stopped()
-            self.check_deadline()
+            self.check_deadline(what)
             try:
                 return func()
             except errors.Transient as exc:
+                # a request cut because the budget ran out: say that, not "connection lost"
+                self.check_deadline(what)
                 attempt += 1
                 if attempt >= self.max_attempts:
                     raise errors.RetryExhausted(
@@ -73,6 +141,6 @@ class RetryPolicy:
                         "resumes where it stopped",
                     ) from None
                 wait = self.delay(attempt - 1, exc.retry_after)
-                self.check_deadline(wait)
+                self._check_wait(wait, exc, what, attempt)
                 self.retries += 1
                 self._wait(wait)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import socket
+import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
@@ -20,6 +24,7 @@ from dropbox import files
 from dropbox.content_hash import content_hash as sdk_content_hash
 from dropbox.exceptions import ApiError, AuthError, BadInputError, RateLimitError
 from dropbox.oauth import DropboxOAuth2Flow, DropboxOAuth2FlowNoRedirect
+from dropbox.stone_validators import ValidationError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -504,3 +509,134 @@ def test_bad_cursor_and_range(fake: FakeDropbox) -> None:
     assert exc.value.status_code == 416
     _, resp = dbx.files_download("/r.bin", extra_headers={"Range": "bytes=-3"})
     assert resp.content == b"789"
+
+
+# ---------------------------------------------------------------------------- slow servers
+
+
+def raw_request(fake: FakeDropbox, route: str, body: bytes = b"null") -> ssl.SSLSocket:
+    """A TLS socket that has sent one authorised RPC request; the caller reads the answer."""
+    token = fake.issue_access_token()
+    ctx = ssl.create_default_context(cafile=str(fake.ca_path))
+    raw = socket.create_connection(("127.0.0.1", fake.port), timeout=10)
+    sock = ctx.wrap_socket(raw, server_hostname="127.0.0.1")
+    head = (
+        f"POST /2/{route} HTTP/1.1\r\nHost: {fake.host}\r\nAuthorization: Bearer {token}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    sock.sendall(head.encode() + body)
+    return sock
+
+
+def read_answer(sock: ssl.SSLSocket) -> tuple[list[bytes], bytes]:
+    """Every TLS read until the answer is complete (the fake writes 1 byte per record when
+    trickling) and the whole answer."""
+    pieces: list[bytes] = []
+    data = b""
+    while True:
+        piece = sock.recv(65536)
+        if not piece:
+            break
+        pieces.append(piece)
+        data += piece
+        head, sep, body = data.partition(b"\r\n\r\n")
+        match = re.search(rb"Content-Length: (\d+)", head)
+        if sep and match and len(body) >= int(match.group(1)):
+            break
+    return pieces, data
+
+
+def test_a_stalled_request_gets_no_answer_and_is_not_carried_out(fake: FakeDropbox) -> None:
+    dbx = make_client(fake)
+    dbx.users_get_current_account()  # the token refresh, before the fault
+    fake.inject("files/create_folder_v2", "stall")
+    client = dbx.clone(timeout=1)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        client.files_create_folder_v2("/stalled")
+    assert not fake.exists("/stalled")
+    (request,) = fake.requests_to("files/create_folder_v2")
+    assert (request.status, request.fault) == (None, "stall")
+    assert dbx.files_create_folder_v2("/stalled").metadata.name == "stalled"
+
+
+def test_a_stall_with_seconds_answers_late_but_normally(fake: FakeDropbox) -> None:
+    dbx = make_client(fake)
+    dbx.users_get_current_account()
+    fake.inject("users/get_space_usage", "stall", seconds=0.3)
+    started = time.monotonic()
+    assert dbx.users_get_space_usage().used == 0
+    assert time.monotonic() - started >= 0.3
+    assert fake.requests_to("users/get_space_usage")[0].status == 200
+
+
+@pytest.mark.parametrize("part", ["body", "headers"])
+def test_a_trickled_answer_arrives_one_byte_at_a_time(fake: FakeDropbox, part: str) -> None:
+    fake.inject("users/get_space_usage", "trickle", interval=0.001, part=part)
+    sock = raw_request(fake, "users/get_space_usage")
+    with sock:
+        pieces, data = read_answer(sock)
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    assert json.loads(body)["used"] == 0
+    if part == "headers":
+        assert set(map(len, pieces)) == {1}
+    else:
+        assert len(pieces[0]) > 1  # the headers came at once
+        assert pieces[-len(body) :] == [bytes([b]) for b in body]
+    assert fake.requests_to("users/get_space_usage")[0].fault == "trickle"
+
+
+def test_a_trickled_download_still_delivers_every_byte(fake: FakeDropbox) -> None:
+    fake.put_file("/t.bin", b"trickled bytes")
+    dbx = make_client(fake)
+    fake.inject("files/download", "trickle", interval=0.001)
+    _, resp = dbx.files_download("/t.bin")
+    assert resp.content == b"trickled bytes"
+
+
+def test_stop_is_prompt_while_requests_stall_or_trickle(tmp_path: Path) -> None:
+    before = set(threading.enumerate())
+    fake = FakeDropbox(tmp_path / "dbx").start()
+    fake.inject("users/get_space_usage", "stall")
+    fake.inject("users/get_current_account", "trickle", interval=30)
+    errors: list[BaseException] = []
+
+    def ask(route: str) -> None:
+        try:
+            with raw_request(fake, route) as sock:
+                read_answer(sock)
+        except BaseException as exc:  # the test only needs to see the call end
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=ask, args=(r,), daemon=True)
+        for r in ("users/get_space_usage", "users/get_current_account")
+    ]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 10
+    while len(fake.requests) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(fake.requests) == 2
+    started = time.monotonic()
+    fake.stop()
+    stopped_in = time.monotonic() - started
+    for t in threads:
+        t.join(timeout=5)
+    assert not any(t.is_alive() for t in threads), "a client still waits after stop()"
+    assert stopped_in < 3
+    handlers = [t for t in set(threading.enumerate()) - before if "process_request" in t.name]
+    for t in handlers:
+        t.join(timeout=5)
+    assert not [t for t in handlers if t.is_alive()], "a handler thread outlived stop()"
+
+
+def test_a_malformed_result_cannot_be_decoded_by_the_sdk(fake: FakeDropbox) -> None:
+    dbx = make_client(fake)
+    fake.inject("users/get_space_usage", "malformed")
+    with pytest.raises(ValidationError):
+        dbx.users_get_space_usage()
+    fake.inject("users/get_current_account", "malformed", body={"account_id": 7})
+    with pytest.raises(ValidationError):
+        dbx.users_get_current_account()
+    assert dbx.users_get_space_usage().used == 0  # one answer each

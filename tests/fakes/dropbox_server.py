@@ -55,7 +55,21 @@ client's machine, while this fake's disk writes would share its CPUs.
 
 Faults: ``fake.inject(route, fault, times=1, **kw)``; route is an API route such as
 ``"files/upload_session/append_v2"`` (a leading ``/2/`` is accepted), ``"oauth2/token"``, or
-``"*"`` for any route.  See ``FAULTS``.
+``"*"`` for any route.  See ``FAULTS`` and ``FakeDropbox.inject``.
+
+Slow servers, for clients that must give up on time:
+
+* ``"stall"``: the request is read in full and never answered (nor carried out) until the
+  client disconnects or the fake stops; ``seconds=S`` answers normally after S seconds.
+* ``"trickle"``: the request is carried out and its answer sent one byte every ``interval``
+  seconds (default 1.0): ``part="body"`` (default) sends the headers at once and trickles
+  the body, ``part="headers"`` trickles from the status line on.  Works on every route,
+  downloads and ``oauth2/token`` included.
+
+Both end promptly when the fake stops (``stop()`` wakes them), so a test never hangs at
+teardown with such a connection open.  ``"malformed"`` answers 200 with a result the SDK
+cannot deserialise: the real result with every field's value of the wrong type, or
+``body=...`` (any JSON value) instead.
 """
 
 from __future__ import annotations
@@ -94,11 +108,15 @@ IGNORED_NAMES = frozenset(
     {"desktop.ini", "thumbs.db", ".ds_store", "icon\r", ".dropbox", ".dropbox.attr"}
 )
 
-TRANSPORT_FAULTS = frozenset({"429", "500", "503", "reset", "expired_token"})
+TRANSPORT_FAULTS = frozenset({"429", "500", "503", "reset", "expired_token", "stall"})
 SEMANTIC_FAULTS = frozenset({"incorrect_offset", "content_hash_mismatch", "insufficient_space"})
 # "lost_reply": the request is carried out, then the connection drops before the answer
 REPLY_FAULTS = frozenset({"lost_reply"})
-FAULTS = TRANSPORT_FAULTS | SEMANTIC_FAULTS | REPLY_FAULTS
+# "malformed": a 200 whose JSON result has the wrong types (the SDK cannot decode it)
+RESULT_FAULTS = frozenset({"malformed"})
+# "trickle": the answer leaves one byte at a time (taken when the request arrives)
+SLOW_FAULTS = frozenset({"trickle"})
+FAULTS = TRANSPORT_FAULTS | SEMANTIC_FAULTS | REPLY_FAULTS | RESULT_FAULTS | SLOW_FAULTS
 
 JSON = dict[str, Any]
 
@@ -477,6 +495,7 @@ class FakeDropbox:
         server, self._server = self._server, None
         if server is None:
             return
+        server.stopping.set()  # wakes stalled and trickling handlers
         server.shutdown()
         server.close_all_connections()
         server.server_close()
@@ -525,7 +544,11 @@ class FakeDropbox:
         "500", "503", "reset" (abort the TCP connection after reading part of the body),
         "expired_token" (401 expired_access_token), "incorrect_offset" (append_v2/finish answer
         with the true correct_offset without applying), "content_hash_mismatch" (upload,
-        upload_session/*), "insufficient_space" (upload, upload_session/finish).
+        upload_session/*), "insufficient_space" (upload, upload_session/finish),
+        "lost_reply" (carried out, then the connection drops), "stall" (kw seconds=None:
+        read the request, answer nothing until the client leaves or the fake stops),
+        "trickle" (kw interval=1.0, part="body"|"headers": the answer one byte at a time),
+        "malformed" (kw body=None: a 200 whose result has wrong types; RPC and upload routes).
         """
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; expected one of {sorted(FAULTS)}")
@@ -923,6 +946,10 @@ class FakeDropbox:
         )
         with self._lock:
             self.requests.append(rec)
+        slow = self._take_fault(rec.route, SLOW_FAULTS)
+        if slow is not None:
+            rec.fault = slow.fault
+            h.trickle = (float(slow.kw.get("interval", 1.0)), str(slow.kw.get("part", "body")))
         try:
             try:
                 self._dispatch(h, rec, parsed)
@@ -939,6 +966,11 @@ class FakeDropbox:
         """Answer 200, unless a lost_reply fault drops the connection after the work."""
         if self._take_fault(rec.route, REPLY_FAULTS) is not None:
             raise _Reset()
+        malformed = self._take_fault(rec.route, RESULT_FAULTS)
+        if malformed is not None:
+            rec.fault = malformed.fault
+            wrong = malformed.kw.get("body")
+            body = json.dumps(_mistyped(json.loads(body)) if wrong is None else wrong).encode()
         rec.status = 200
         h.send(200, body, "application/json")
 
@@ -951,6 +983,11 @@ class FakeDropbox:
             h.read_partial_body()
             raise _Reset()
         h.drain_body()
+        if f.fault == "stall":
+            seconds = f.kw.get("seconds")
+            if not h.stall(None if seconds is None else float(seconds)):
+                raise _Reset()  # the client left or the fake is stopping
+            return  # held long enough: answered as usual
         if f.fault == "429":
             retry_after = int(f.kw.get("retry_after", 1))
             reason = f.kw.get("reason", "too_many_requests")
@@ -1705,6 +1742,23 @@ class _LookupFail(Exception):
         self.err = err
 
 
+def _mistyped(value: Any) -> Any:
+    """``value`` with every field of the wrong JSON type (union tags kept)."""
+    if isinstance(value, dict):
+        return {k: v if k == ".tag" else _wrong_type(v) for k, v in value.items()}
+    return {"unexpected": _wrong_type(value)}
+
+
+def _wrong_type(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "yes"
+    if isinstance(value, str):
+        return 12345
+    if isinstance(value, int | float):
+        return "many"
+    return "not an object"  # dict, list, None
+
+
 def _auth_error(tag: str) -> _Reply:
     return _Reply(401, {"error_summary": f"{tag}/...", "error": {".tag": tag}})
 
@@ -1771,6 +1825,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._body_left: int | None = None
         self._chunked = False
         self._waited = False
+        self.trickle: tuple[float, str] | None = None  # (interval, part) of a trickle fault
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -1791,6 +1846,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._chunk_left = 0
         self._chunks_done = False
         self._waited = False
+        self.trickle = None
         try:
             self.server.fake._handle(self)
         except _Reset:
@@ -1815,6 +1871,39 @@ class _Handler(BaseHTTPRequestHandler):
         latency = self.server.fake.latency
         if latency > 0:
             time.sleep(latency)
+
+    def stall(self, seconds: float | None) -> bool:
+        """Hold the connection without answering; True when ``seconds`` ran out first,
+        False when the client went away or the fake is stopping."""
+        stopping = self.server.stopping
+        until = None if seconds is None else time.monotonic() + seconds
+        self.connection.settimeout(0.1)
+        try:
+            while not stopping.is_set():
+                if until is not None and time.monotonic() >= until:
+                    return True
+                try:
+                    if not self.connection.recv(1):
+                        return False  # the client closed its end
+                except TimeoutError:
+                    continue
+                except (OSError, ssl.SSLError):
+                    return False
+            return False
+        finally:
+            with contextlib.suppress(OSError):
+                self.connection.settimeout(self.timeout)
+
+    def _write(self, data: bytes, trickle: bool) -> None:
+        """Write ``data``; under a trickle fault, one byte every ``interval`` seconds."""
+        if not trickle or self.trickle is None:
+            self.wfile.write(data)
+            return
+        interval = self.trickle[0]
+        for i in range(len(data)):
+            self.wfile.write(data[i : i + 1])
+            if self.server.stopping.wait(interval):
+                raise ConnectionError("the fake is stopping")
 
     def _abort(self) -> None:
         self.round_trip()
@@ -1950,6 +2039,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")
         # end_headers() without its own write: headers and body leave in one write
         self._headers_buffer.append(b"\r\n")
+        if self.trickle is not None:
+            head = b"".join(self._headers_buffer)
+            self._headers_buffer = []
+            self._write(head, trickle=self.trickle[1] == "headers")
+            self._write(payload, trickle=True)
+            return
         self._headers_buffer.append(payload)
         self.flush_headers()
         self.wfile.flush()
@@ -1972,7 +2067,13 @@ class _Handler(BaseHTTPRequestHandler):
         for k, v in headers.items():
             self.send_header(k, v)
         self.send_header("Content-Length", str(length + len(extra)))
-        self.end_headers()
+        if self.trickle is not None:
+            self._headers_buffer.append(b"\r\n")
+            head = b"".join(self._headers_buffer)
+            self._headers_buffer = []
+            self._write(head, trickle=self.trickle[1] == "headers")
+        else:
+            self.end_headers()
         with open(src, "rb") as f:
             f.seek(start)
             left = length
@@ -1984,10 +2085,10 @@ class _Handler(BaseHTTPRequestHandler):
                 if mangle and first:
                     data = bytes([data[0] ^ 0xFF]) + data[1:]
                 first = False
-                self.wfile.write(data)
+                self._write(data, trickle=True)
                 left -= len(data)
         if extra:
-            self.wfile.write(extra)
+            self._write(extra, trickle=True)
         self.wfile.flush()
 
 
@@ -1998,6 +2099,7 @@ class _Server(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], fake: FakeDropbox) -> None:
         self.fake = fake
+        self.stopping = threading.Event()  # set by FakeDropbox.stop()
         self.ctx = fake.tls.server_context()
         self._conns: set[ssl.SSLSocket] = set()
         self._conns_lock = threading.Lock()

@@ -5,8 +5,9 @@ themselves, even mid-upload), turns SDK results into `models` and SDK
 exceptions into `errors` at this one boundary (`convert`), and offers the
 upload-session primitives the transfer engine drives (`target`). The SDK's own
 retries are turned off (it retries HTTP 429 forever by default);
-`retry.RetryPolicy` bounds them. `oauth` holds the authorize URL and the code
-exchange.
+`retry.RetryPolicy` bounds them. Every client sends through `transport`'s
+session, which ends each request by the run's deadline. `oauth` holds the
+authorize URL and the code exchange.
 """
 
 from .client import Account, Credentials, make_client

@@ -1,4 +1,8 @@
-"""Building an SDK client from a refresh token, with the SDK's own retries off."""
+"""Building an SDK client from a refresh token, with the SDK's own retries off.
+
+Every client sends through our own session (`transport`), so its calls, its token
+refreshes and its downloads all end by the run's deadline.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ from dataclasses import dataclass
 import dropbox
 
 from ... import __version__
+from ...retry import Deadline
+from .transport import deadline_session
 
 TIMEOUT_S = 60.0
 
@@ -29,8 +35,13 @@ class Account:
 
 
 def make_client(
-    creds: Credentials, *, ca_certs: str | None = None, timeout: float = TIMEOUT_S
+    creds: Credentials,
+    *,
+    ca_certs: str | None = None,
+    timeout: float = TIMEOUT_S,
+    deadline: Deadline | None = None,
 ) -> dropbox.Dropbox:
+    """`timeout`: the longest wait for one packet; `deadline`: when every request ends."""
     return dropbox.Dropbox(
         oauth2_refresh_token=creds.refresh_token,
         app_key=creds.app_key,
@@ -38,7 +49,7 @@ def make_client(
         max_retries_on_error=0,  # our RetryPolicy retries, bounded
         max_retries_on_rate_limit=0,  # the SDK's default (None) retries 429 forever
         timeout=timeout,
-        ca_certs=ca_certs,
+        session=deadline_session(deadline, ca_certs),
         auto_content_hash=False,  # we always send our own hash, computed once per block
         user_agent=f"fermentrack-backup/{__version__}",
     )

@@ -7,12 +7,15 @@ the request.
 from __future__ import annotations
 
 import contextlib
+import json
+import re
 import ssl
 from collections.abc import Iterator
 from typing import Any
 
 import requests
 from dropbox import exceptions as dbx_exc
+from dropbox.stone_validators import ValidationError
 
 from ... import errors
 
@@ -190,6 +193,22 @@ def converting(what: str) -> Iterator[None]:
             "a proxy may be in the way: check HTTPS_PROXY / NO_PROXY",
             code="http_error",
         ) from None
+    except (ValidationError, json.JSONDecodeError) as exc:
+        # a 200 whose result does not fit the API's types, or is not JSON at all
+        raise bad_response(exc, what) from None
+
+
+def bad_response(exc: Exception, what: str) -> errors.BadResponse:
+    """An answer the SDK could not decode; names the field, never echoes a value."""
+    parents = getattr(exc, "_parents", None)
+    field = ".".join(reversed(parents)) if isinstance(parents, list) else ""
+    field = re.sub(r"[^A-Za-z0-9_.]", "", field)[:64]
+    where = f" (at {field})" if field else ""
+    return errors.BadResponse(
+        f"Dropbox sent an answer that cannot be read while {what}{where}",
+        "try again later; if it keeps happening, a proxy may be altering HTTPS traffic "
+        "(check HTTPS_PROXY / NO_PROXY), or a newer fermentrack-backup may be needed",
+    )
 
 
 def _json_or_empty(resp: requests.Response) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from dropbox import files as dbx_files
 
 from ... import errors
 from ...models import RemoteFile
-from ...retry import RetryPolicy
+from ...retry import Deadline, RetryPolicy
 from ..base import Progress, SourceFile, Space, Stored, no_progress
 from .client import Account
 from .convert import converting
@@ -134,7 +134,8 @@ class DropboxTarget:
         if offset and response.status_code != 206:
             response.close()
             raise errors.Transient(f"Dropbox ignored the range request for {path}")
-        return io.BufferedReader(_ResponseStream(response, path), buffer_size=1 << 20)
+        stream = _ResponseStream(response, path, self.retry.deadline)
+        return io.BufferedReader(stream, buffer_size=1 << 20)
 
     def delete(self, names: Sequence[str]) -> list[str]:
         if len(names) == 1:
@@ -245,12 +246,16 @@ class DropboxTarget:
 
 
 class _ResponseStream(io.RawIOBase):
-    """A raw stream over a streamed download; network errors become Transient."""
+    """A raw stream over a streamed download; network errors become Transient, and a body
+    cut at the run's deadline says the budget is used up."""
 
-    def __init__(self, response: requests.Response, path: str) -> None:
+    def __init__(
+        self, response: requests.Response, path: str, deadline: Deadline | None = None
+    ) -> None:
         super().__init__()
         self.response = response
         self.path = path
+        self.deadline = deadline
         response.raw.decode_content = True
 
     def readable(self) -> bool:
@@ -260,6 +265,8 @@ class _ResponseStream(io.RawIOBase):
         try:
             data = self.response.raw.read(len(buffer))
         except Exception:  # urllib3 ProtocolError/ReadTimeoutError mid-body
+            if self.deadline is not None and self.deadline.expired():
+                raise self.deadline.used_up(f"downloading {self.path}") from None
             raise errors.Transient(
                 f"connection lost while downloading {self.path}", code="network"
             ) from None
