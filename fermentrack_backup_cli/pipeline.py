@@ -280,8 +280,8 @@ class Uploader:
                 exit_code=exc.exit_code,
             )
             self.reporter.file_done(result)
-            if isinstance(exc, errors.Locked | errors.AuthError):
-                raise  # nothing else can succeed either
+            if isinstance(exc, errors.Locked | errors.AuthError | errors.MaxDurationExceeded):
+                raise  # nothing else can succeed either (the time budget is gone too)
             return result
         except KeyboardInterrupt:
             history.finish_upload(

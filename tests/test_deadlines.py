@@ -63,6 +63,35 @@ def test_upload_against_a_stalled_server_ends_at_the_max_duration_and_resumes_la
     assert fake_dropbox.read_file(f"{FOLDER}/{path.name}") == path.read_bytes()
 
 
+def test_a_run_whose_budget_ran_out_does_not_go_on_to_check_the_next_archives(
+    fake_dropbox: Any, make_dropbox_conn: Any, dropbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    make_dropbox_conn(store="file")
+    first = archive(tmp_path, 3 * 4 * MIB + 7, "2026-11-27T03.00.00.tar.xz")
+    archive(tmp_path, 5 * MIB, "2026-11-28T03.00.00.tar.xz")
+    fake_dropbox.inject("files/upload_session/append_v2", "stall")
+    result, elapsed = timed(
+        "upload",
+        str(first.parent),
+        "--to",
+        "dropbox",
+        "--no-check",
+        "--chunk-size",
+        "4",
+        "--max-duration",
+        "10s",
+        env=dropbox_env,
+    )
+    note = f"after {elapsed:.1f} s: {result.stderr}"
+    assert result.returncode == errors.ExitCode.NETWORK, note
+    rows = history()
+    assert [(r.status, r.error_code) for r in rows] == [
+        ("failed", "max_duration_exceeded"),
+        ("failed", "max_duration_exceeded"),
+    ], note
+    assert rows[0].size is None, "the second archive was not even read once the budget was gone"
+
+
 def test_upload_against_a_trickling_server_is_cut_at_the_max_duration(
     fake_dropbox: Any, make_dropbox_conn: Any, dropbox_env: dict[str, str], tmp_path: Path
 ) -> None:
