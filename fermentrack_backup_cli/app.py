@@ -19,6 +19,7 @@ from .models import Connection, ProviderInfo
 from .paths import AppDirs, app_dirs, config_file_path
 from .providers.base import Target
 from .providers.local import LocalTarget, check_folder
+from .text import check_label, derived_label
 
 LOCAL_PREFIX = "local:"
 
@@ -134,7 +135,7 @@ class App:
     def link_local(self, folder: Path, label: str | None) -> Connection:
         folder = check_folder(folder)
         conns = self.history.connections()
-        label = label or folder.name or str(folder)
+        label = check_label(label) if label else derived_label(folder.name or str(folder), "local")
         if any(c.label == label for c in conns):
             raise errors.UsageError(
                 f"a connection labelled {label!r} already exists", "choose another --label"

@@ -7,9 +7,11 @@ an error unless `overwrite`.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -20,6 +22,8 @@ from .fsutil import os_error
 from .models import RemoteFile, UploadResult, is_archive_name
 from .providers.base import SourceFile, Target
 from .providers.local import hash_file
+
+log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
@@ -41,6 +45,34 @@ class NullReporter:
 
     def file_done(self, result: UploadResult) -> None:
         return None
+
+
+class GuardedReporter:
+    """A reporter whose I/O failures (a closed stdout, a hung-up terminal) are logged and
+    dropped: they are output problems, never the archive's, and must not stop a run."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+
+    def file_started(self, name: str, size: int) -> None:
+        with _output_errors_dropped():
+            self.inner.file_started(name, size)
+
+    def advance(self, nbytes: int) -> None:
+        with _output_errors_dropped():
+            self.inner.advance(nbytes)
+
+    def file_done(self, result: UploadResult) -> None:
+        with _output_errors_dropped():
+            self.inner.file_done(result)
+
+
+@contextmanager
+def _output_errors_dropped() -> Iterator[None]:
+    try:
+        yield
+    except (OSError, ValueError):  # ValueError: a write to a closed stream
+        log.debug("a progress report could not be shown", exc_info=True)
 
 
 @dataclass(frozen=True)
@@ -156,7 +188,7 @@ class Uploader:
         self.target = target
         self.target_id = target_id
         self.options = options
-        self.reporter = reporter
+        self.reporter = GuardedReporter(reporter)
         self.remote: dict[str, RemoteFile] = {}
         self._free: int | None = None
         self._space_known = False
