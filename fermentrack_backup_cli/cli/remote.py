@@ -15,7 +15,15 @@ from ..output import Output, byte_progress, human_size
 from ..prune import PruneReport, prune
 from ..remote import NullWatcher, Watcher, list_backups
 from ..restore import download
-from .common import JsonOpt, exit_with, get_app, handle_errors, setup, typer_app
+from .common import (
+    JsonOpt,
+    config_option,
+    exit_with,
+    get_app,
+    handle_errors,
+    setup,
+    typer_app,
+)
 
 ToOpt = typer.Option(
     None,
@@ -109,7 +117,14 @@ def download_cmd(
 
 
 def _count(flag: str, what: str) -> Any:
-    return typer.Option(None, flag, metavar="N", min=-1, help=f"Keep {what} (-1: unlimited).")
+    key = "retention." + flag.removeprefix("--").replace("-", "_")
+    return typer.Option(
+        None,
+        flag,
+        metavar="N",
+        parser=config_option(key, f"{flag} 7"),
+        help=f"Keep {what} (-1: unlimited).",
+    )
 
 
 @handle_errors
@@ -125,6 +140,7 @@ def prune_cmd(
         None,
         "--keep-within",
         metavar="DURATION",
+        parser=config_option("retention.keep_within", "--keep-within 30d"),
         help="Keep every backup within this of the newest (7d, 2w, 6m, 1y6m; m = months).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show the plan, delete nothing."),
