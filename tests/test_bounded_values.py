@@ -175,6 +175,8 @@ def test_link_timeout_is_refused_before_anything_else_happens(
         (("upload", ".", "--chunk-size", "1e400"), "--chunk-size"),
         (("upload", ".", "--max-duration", "inf"), "--max-duration"),
         (("link", "dropbox", "--port", "5e4"), "--port"),
+        (("status", "--max-age", "inf"), "--max-age"),
+        (("status", "--max-age", "9" * 400), "--max-age"),
     ],
 )
 def test_numeric_options_refuse_values_that_are_not_what_they_mean(
