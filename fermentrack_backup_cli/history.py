@@ -164,8 +164,9 @@ def database_error(path: Path, exc: sqlite3.DatabaseError | OverflowError) -> er
         )
     return errors.BackupError(  # malformed page, not a database, missing tables
         f"the history database {path} is damaged: {text}",
-        f"move it away (e.g. `mv '{path}' '{path}.damaged'`): the tool then starts a new, "
-        "empty history, and connections have to be linked again",
+        f"move it away with its -wal and -shm files (e.g. `mkdir '{path.parent}/damaged' && "
+        f"mv '{path}'* '{path.parent}/damaged/'`): the tool then starts a new, empty history, "
+        "and connections have to be linked again",
         code="history_damaged",
     )
 

@@ -107,14 +107,18 @@ def test_a_damaged_history_is_history_damaged_in_json(
     assert json.loads(result.stdout)["error"]["code"] == "history_damaged"
 
 
-def test_moving_the_damaged_history_away_starts_a_new_one(
+def test_the_hints_command_moves_the_damaged_history_away_and_a_new_one_starts(
     damaged_history: Path, subprocess_env: dict[str, str]
 ) -> None:
-    damaged_history.rename(damaged_history.with_name("history.sqlite3.damaged"))
-    for suffix in ("-wal", "-shm"):
-        damaged_history.with_name(damaged_history.name + suffix).unlink(missing_ok=True)
+    import subprocess
+
+    hint = cli("uploads", env=subprocess_env).stderr.splitlines()[1]
+    command = hint.split("`")[1]  # the shell command the hint gives
+    subprocess.run(["sh", "-c", command], check=True, timeout=30)
+    assert not damaged_history.exists()
     result = cli("uploads", env=subprocess_env)
     assert result.returncode == 0, result.stderr
+    assert (damaged_history.parent / "damaged" / damaged_history.name).exists()
 
 
 def test_a_file_that_is_not_a_database_is_history_damaged(home: Path) -> None:
