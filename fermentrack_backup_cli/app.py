@@ -21,6 +21,7 @@ from .models import Connection, ProviderInfo
 from .paths import AppDirs, app_dirs, config_file_path
 from .providers.base import Target
 from .providers.local import LocalTarget, check_folder, filesystem_of
+from .text import check_label, derived_label
 
 LOCAL_PREFIX = "local:"
 
@@ -155,7 +156,7 @@ class App:
             if same and label in (None, conn.label):
                 self.history.update_connection(conn.id, device=device, mount_point=mount)
                 return replace(conn, device=device, mount_point=mount), True
-        label = label or folder.name or str(folder)
+        label = check_label(label) if label else derived_label(folder.name or str(folder), "local")
         if any(c.label == label for c in conns):
             raise errors.UsageError(
                 f"a connection labelled {label!r} already exists", "choose another --label"

@@ -7,8 +7,10 @@ read with tomllib and written with tomli_w atomically, mode 0600.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import stat
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +19,7 @@ from typing import Any
 
 from . import errors
 from .fsutil import atomic_write
+from .paths import not_a_directory
 
 SCHEMA_VERSION = 1
 DEFAULT_REMOTE_FOLDER = "/Fermentrack Backups"
@@ -32,17 +35,49 @@ def _str(value: Any) -> str:
     return value
 
 
+# One strict reading of numbers for config.toml, the environment and command-line options
+# (cli.common wraps these): TOML hands over ints, floats (1e400 is inf) and bools; the
+# environment and options hand over text. Only plain digits count, so "nan", "inf",
+# "1e3", "2.0" and "0x10" are refused instead of becoming a hang or a silent rounding.
+_WHOLE_TEXT = re.compile(r"[+-]?\d{1,18}")
+_DECIMAL_TEXT = re.compile(r"[+-]?(\d{1,15}(\.\d{0,9})?|\.\d{1,9})")
+
+
+def whole_number(value: Any, low: int, high: int) -> int:
+    """An integer from `low` to `high`; ValueError (with the reason) otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    elif isinstance(value, str) and _WHOLE_TEXT.fullmatch(value.strip()):
+        number = int(value.strip())
+    elif isinstance(value, float | str) and not isinstance(value, bool):
+        raise ValueError(f"expected a whole number from {low} to {high}, not {value!r}")
+    else:
+        raise ValueError(f"expected a whole number from {low} to {high}")
+    if not low <= number <= high:
+        raise ValueError(f"expected a whole number from {low} to {high}, not {number}")
+    return number
+
+
+def finite_number(value: Any, low: float, high: float) -> float:
+    """A finite number from `low` to `high` (seconds, mostly); ValueError otherwise."""
+    number: float | None = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except OverflowError:  # an int too large for a float
+            number = math.inf
+    elif isinstance(value, str) and _DECIMAL_TEXT.fullmatch(value.strip()):
+        number = float(value.strip())
+    if number is None or not math.isfinite(number):
+        raise ValueError(f"expected a finite number from {low:g} to {high:g}, not {value!r}")
+    if not low <= number <= high:
+        raise ValueError(f"expected a number from {low:g} to {high:g}, not {number:g}")
+    return number
+
+
 def _int_range(low: int, high: int) -> Parser:
     def parse(value: Any) -> int:
-        if isinstance(value, bool):
-            raise ValueError("expected a whole number")
-        try:
-            number = int(value)
-        except (TypeError, ValueError):
-            raise ValueError("expected a whole number") from None
-        if not low <= number <= high:
-            raise ValueError(f"expected a number from {low} to {high}")
-        return number
+        return whole_number(value, low, high)
 
     return parse
 
@@ -57,7 +92,10 @@ def _choice(*choices: str) -> Parser:
 
 
 def _remote_folder(value: Any) -> str:
-    text = _str(value).strip()
+    raw = _str(value)
+    if not raw.strip(" ").isprintable():  # newlines, escapes, bidi overrides: never meant
+        raise ValueError("the folder must not contain control or formatting characters")
+    text = raw.strip()
     if not text.startswith("/") or (text.endswith("/") and text != "/"):
         raise ValueError('expected an absolute folder like "/Fermentrack Backups" (no trailing /)')
     if any(part in ("..", ".") for part in text.split("/")):
@@ -69,14 +107,21 @@ _DURATION = re.compile(r"^(\d+[smhdwy])+$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
 
 
+MAX_DURATION_SECONDS = 100 * 365 * 86400  # beyond any sensible wait; keeps sums finite
+
+
 def parse_duration(text: str) -> float:
-    """'26h', '90m', '1d12h', '45s', or plain seconds -> seconds."""
+    """'26h', '90m', '1d12h', '45s', or plain seconds -> seconds (finite, at most 100y)."""
     text = str(text).strip().lower()
     if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    if not _DURATION.match(text):
+        seconds = float(text)  # a 400-digit number is inf here; refused below
+    elif _DURATION.match(text):
+        seconds = sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)([smhdwy])", text))
+    else:
         raise ValueError("expected a duration like 30s, 90m, 26h, 7d or 1w")
-    return float(sum(int(n) * _UNIT_SECONDS[u] for n, u in re.findall(r"(\d+)([smhdwy])", text)))
+    if not seconds <= MAX_DURATION_SECONDS:  # also false for nan
+        raise ValueError("expected a duration of at most 100y")
+    return float(seconds)
 
 
 def _http_url(value: Any) -> str:
@@ -228,15 +273,58 @@ def validate(name: str, value: Any) -> Any:
         ) from None
 
 
+MAX_FILE_BYTES = 1 << 20  # a config or env file is a few hundred bytes; 1 MiB is plenty
+
+
+class FileRefused(ValueError):
+    """A config or env file that is not a regular file under MAX_FILE_BYTES."""
+
+
+def read_small_file(path: Path) -> bytes:
+    """The bytes of a regular file under 1 MiB. Never blocks: a FIFO, a device or a
+    directory is refused after a stat, before anything opens it for reading; the open
+    itself is non-blocking and re-checked with fstat (the path may change in between).
+    Raises FileRefused, or OSError (FileNotFoundError for a missing file)."""
+    if not stat.S_ISREG(path.stat().st_mode):
+        raise FileRefused("it is not a regular file")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise FileRefused("it is not a regular file")
+        if info.st_size > MAX_FILE_BYTES:
+            raise FileRefused(f"it is larger than {MAX_FILE_BYTES // (1 << 20)} MiB")
+        chunks: list[bytes] = []
+        size = 0
+        while chunk := os.read(fd, 65536):
+            size += len(chunk)
+            if size > MAX_FILE_BYTES:  # it grew while we read
+                raise FileRefused(f"it is larger than {MAX_FILE_BYTES // (1 << 20)} MiB")
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+ENV_FILE_HINT = "fix the path with `fermentrack-backup config set env_file PATH` or unset it"
+
+
 def read_env_file(path: Path) -> dict[str, str]:
     """Parse a Fermentrack/django-environ style file of KEY=value lines."""
     values: dict[str, str] = {}
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_small_file(path).decode("utf-8")
+    except FileRefused as exc:
+        raise errors.ConfigError(f"cannot read env_file {path}: {exc}", ENV_FILE_HINT) from None
+    except UnicodeDecodeError:
+        raise errors.ConfigError(
+            f"cannot read env_file {path}: it is not UTF-8 text",
+            "point env_file at Fermentrack's .django env file (KEY=value lines), "
+            "or convert it to UTF-8",
+        ) from None
     except OSError as exc:
         raise errors.ConfigError(
-            f"cannot read env_file {path}: {exc.strerror or exc}",
-            "fix the path with `fermentrack-backup config set env_file PATH` or unset it",
+            f"cannot read env_file {path}: {exc.strerror or exc}", ENV_FILE_HINT
         ) from None
     for line in text.splitlines():
         line = line.strip()
@@ -275,11 +363,21 @@ def _nest(flat: Mapping[str, Any]) -> dict[str, Any]:
 def load_file(path: Path) -> dict[str, Any]:
     """Read and validate a config file; a missing file is an empty config."""
     try:
-        raw = path.read_bytes()
+        raw = read_small_file(path)
     except FileNotFoundError:
         return {}
+    except NotADirectoryError:
+        raise not_a_directory(path.parent) from None
+    except FileRefused as exc:
+        raise errors.ConfigError(
+            f"cannot read config {path}: {exc}",
+            "point --config (or FERMENTRACK_BACKUP_CONFIG) at a config.toml file",
+        ) from None
     except OSError as exc:
-        raise errors.ConfigError(f"cannot read config {path}: {exc.strerror}", None) from None
+        raise errors.ConfigError(
+            f"cannot read config {path}: {exc.strerror or exc}",
+            "check the path and its permissions (`fermentrack-backup config path` shows it)",
+        ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

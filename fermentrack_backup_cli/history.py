@@ -7,16 +7,18 @@ Migrations run in order, recorded in `PRAGMA user_version`.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from . import errors
 from .models import Connection, UploadRecord, iso, parse_iso, utcnow
+from .paths import ensure_dir
 
 # S608 below: the interpolated SQL pieces are module constants or column names from
 # keyword arguments of our own code, never user input; values always go through parameters.
@@ -140,13 +142,81 @@ def _upload(row: sqlite3.Row) -> UploadRecord:
     )
 
 
+def database_error(path: Path, exc: sqlite3.DatabaseError | OverflowError) -> errors.BackupError:
+    """What a failing query means for the user. A damaged page is often found only when a
+    query reads it, long after the open succeeded, so every method maps its errors."""
+    text = str(exc)
+    if isinstance(exc, OverflowError):  # a Python int beyond SQLite's 64 bits
+        return errors.InvalidValue(
+            f"a number is too large for the history database ({text})",
+            "use a smaller number (see the command's --help)",
+        )
+    if isinstance(exc, sqlite3.IntegrityError):
+        return errors.BackupError(
+            f"the history database {path} refused a change: {text}",
+            "run the command again; if it persists, report it with the output of --debug",
+            code="history_refused",
+        )
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+        return errors.Locked(
+            f"the history database {path} is busy: {text}",
+            "another fermentrack-backup run is using it: wait for it to finish, then run again",
+            code="history_busy",
+        )
+    if isinstance(exc, sqlite3.OperationalError) and "no such" not in text:
+        return errors.BackupError(
+            f"cannot use the history database {path}: {text}",
+            "check the data directory's permissions and free space",
+            code="history_unavailable",
+        )
+    return errors.BackupError(  # malformed page, not a database, missing tables
+        f"the history database {path} is damaged: {text}",
+        f"move it away with its -wal and -shm files (e.g. `mkdir '{path.parent}/damaged' && "
+        f"mv '{path}'* '{path.parent}/damaged/'`): the tool then starts a new, empty history, "
+        "and connections have to be linked again",
+        code="history_damaged",
+    )
+
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _mapped(method: _Method) -> _Method:
+    @functools.wraps(method)
+    def wrapper(self: History, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.ProgrammingError, sqlite3.InterfaceError):
+            raise  # our own bug (a closed database, a bad parameter type): stay loud
+        except (sqlite3.DatabaseError, OverflowError) as exc:
+            raise database_error(self.path, exc) from None
+
+    return cast(_Method, wrapper)
+
+
+_H = TypeVar("_H", bound=type)
+
+
+def _database_errors_mapped(cls: _H) -> _H:
+    """Wrap every public method, so no sqlite3 error (or a parameter's OverflowError)
+    leaves the store as anything but a BackupError; methods added later are covered too."""
+    for name, value in list(vars(cls).items()):
+        if callable(value) and not name.startswith("_") and name not in _UNMAPPED:
+            setattr(cls, name, _mapped(value))
+    return cls
+
+
+_UNMAPPED = frozenset({"transaction", "close"})
+
+
+@_database_errors_mapped
 class History:
     """One open database. Cheap to create; commands open it only when needed."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        ensure_dir(path.parent, 0o700)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             self.db = sqlite3.connect(path, timeout=30, isolation_level=None)
             self.db.row_factory = sqlite3.Row
             self.db.execute("PRAGMA journal_mode=WAL")
@@ -154,11 +224,7 @@ class History:
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
-            raise errors.BackupError(
-                f"cannot open the history database {path}: {exc}",
-                "check the data directory's permissions and free space",
-                code="history_unavailable",
-            ) from None
+            raise database_error(path, exc) from None
 
     def close(self) -> None:
         self.db.close()
@@ -295,7 +361,8 @@ class History:
         status: str | None = None,
         action: str | None = None,
     ) -> list[UploadRecord]:
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[object] = []
         for column, value in (
             ("connection_id", connection_id),
             ("status", status),
@@ -307,7 +374,8 @@ class History:
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         sql = f"SELECT * FROM uploads {where} ORDER BY id DESC"  # noqa: S608
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+            sql += " LIMIT ?"
+            params.append(limit)
         return [_upload(row) for row in self.db.execute(sql, params)]
 
     def fail_stale(self, connection_id: str) -> int:

@@ -39,6 +39,7 @@ from .providers.dropbox import (
     make_client,
 )
 from .retry import RetryPolicy
+from .text import check_label, derived_label
 
 BROWSER_REDIRECT_HINT = (
     "if Dropbox said the redirect URI is invalid, add exactly {uri} under OAuth 2 > "
@@ -228,7 +229,9 @@ class Linker:
             provider="dropbox",
             label=_explicit_label(label, conns)
             if label
-            else _unique_label(f"{account.name} ({account.email})", conns),
+            else _unique_label(
+                derived_label(f"{account.name} ({account.email})", "dropbox"), conns
+            ),
             account_id=account.account_id,
             account_email=account.email,
             account_name=account.name,
@@ -260,6 +263,7 @@ def _raise_for_error(error: str | None) -> None:
 
 def _explicit_label(label: str, others: list[Connection]) -> str:
     """A label the user chose: refused when taken (as `link local` does), never renamed."""
+    label = check_label(label)
     if any(c.label == label for c in others):
         raise errors.UsageError(
             f"a connection labelled {label!r} already exists", "choose another --label"

@@ -2,30 +2,77 @@
 
 Data goes to stdout; progress, notices and errors go to stderr, so
 `--json | jq` and cron mail stay clean. Modes are chosen once per run.
+
+Text from outside (labels, file names, server messages) is shown through
+`text.safe_text`, so escape sequences and bidi overrides are displayed, never obeyed.
+Output never decides a run's outcome: a stream that cannot be written (the reader of
+`| head -1` left, a closed stderr, a hung-up terminal, a full disk) is marked dead,
+pointed at /dev/null so the interpreter's final flush stays quiet, and skipped; the
+uploads go on and the exit code still reports them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from .errors import BackupError
+from .text import safe_text
 
 if TYPE_CHECKING:
     from rich.console import Console
 from .models import UploadResult
 
+StreamName = Literal["stdout", "stderr"]
+# What a write to a lost stream raises: EPIPE/BrokenPipeError, EIO (terminal hung up),
+# ENOSPC, EINVAL (Windows pipes); ValueError for a stream someone closed.
+OUTPUT_ERRORS = (OSError, ValueError)
 
-def _is_tty(stream: TextIO) -> bool:
+
+def _is_tty(stream: TextIO | None) -> bool:
     try:
-        return stream.isatty()
+        return stream is not None and stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def silence(stream: TextIO | None) -> None:
+    """Point a lost stream's descriptor at /dev/null (the idiom from Python's SIGPIPE
+    notes): what is still buffered, and the interpreter's flush at exit, go nowhere
+    instead of printing "Exception ignored ... BrokenPipeError"."""
+    if stream is None:
+        return
+    with contextlib.suppress(*OUTPUT_ERRORS):
+        fd = stream.fileno()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, fd)
+        finally:
+            os.close(devnull)
+
+
+@functools.cache
+def _guarded_console_class() -> type[Console]:
+    from rich.console import Console
+
+    class GuardedConsole(Console):
+        """Rich's default answer to a broken pipe is SystemExit(1), which would stop an
+        upload half way (and it silences stdout even for a stderr console)."""
+
+        on_lost: Callable[[], None] = staticmethod(lambda: None)
+
+        def on_broken_pipe(self) -> None:
+            self.quiet = True
+            self.on_lost()
+
+    return GuardedConsole
 
 
 class Output:
@@ -39,75 +86,113 @@ class Output:
         self.stdout_tty = _is_tty(sys.stdout)
         self.stderr_tty = _is_tty(sys.stderr)
         self.rich_stdout = self.stdout_tty and not json_mode
+        self.dead: set[StreamName] = set()
         self._out: Console | None = None
         self._err: Console | None = None
 
-    def _console(self, stream: TextIO, tty: bool) -> Console:
-        from rich.console import Console
-
-        return Console(
-            file=stream,
+    def _console(self, name: StreamName, tty: bool) -> Console:
+        console = _guarded_console_class()(
+            file=getattr(sys, name),
             no_color=self.no_color,
             highlight=False,
             force_terminal=tty,
             soft_wrap=not tty,
         )
+        console.on_lost = lambda: self.lost(name)  # type: ignore[attr-defined]
+        return console
 
     @property
     def out(self) -> Console:
         if self._out is None:
-            self._out = self._console(sys.stdout, self.stdout_tty)
+            self._out = self._console("stdout", self.stdout_tty)
         return self._out
 
     @property
     def err(self) -> Console:
         if self._err is None:
-            self._err = self._console(sys.stderr, self.stderr_tty)
+            self._err = self._console("stderr", self.stderr_tty)
         return self._err
+
+    # lost streams ----------------------------------------------------------------------
+
+    def lost(self, name: StreamName) -> None:
+        """`name` cannot be written any more: stop writing to it, quietly."""
+        if name in self.dead:
+            return
+        self.dead.add(name)
+        silence(getattr(sys, name))
+        console = self._out if name == "stdout" else self._err
+        if console is not None:
+            console.quiet = True
+
+    def alive(self, name: StreamName) -> bool:
+        if name not in self.dead and getattr(sys, name) is None:  # closed before we started
+            self.dead.add(name)
+        return name not in self.dead
+
+    @contextmanager
+    def guard(self, name: StreamName) -> Iterator[None]:
+        """Run a write; if the stream is lost, mark it dead instead of raising."""
+        try:
+            yield
+        except OUTPUT_ERRORS:
+            self.lost(name)
+
+    def _write(self, name: StreamName, text: str) -> None:
+        if not self.alive(name):
+            return
+        stream = getattr(sys, name)
+        with self.guard(name):
+            stream.write(text)
+            stream.flush()
+
+    def _print(self, name: StreamName, *objects: Any, **options: Any) -> None:
+        if not self.alive(name):
+            return
+        with self.guard(name):
+            (self.out if name == "stdout" else self.err).print(*objects, **options)
 
     # data on stdout ----------------------------------------------------------------
 
     def data(self, obj: Any) -> None:
-        sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
-        sys.stdout.flush()
+        # JSON stays exact: json.dumps escapes every control and non-ASCII character
+        self._write("stdout", json.dumps(obj, indent=2, default=str) + "\n")
 
     def line(self, text: str) -> None:
         """A plain line of data on stdout (no markup)."""
+        text = safe_text(text)
         if self.stdout_tty:
-            self.out.print(text, markup=False, highlight=False)
+            self._print("stdout", text, markup=False, highlight=False)
         else:
-            sys.stdout.write(text + "\n")
-            sys.stdout.flush()
+            self._write("stdout", text + "\n")
 
     def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-        cells = [["" if v is None else str(v) for v in row] for row in rows]
+        cells = [["" if v is None else safe_text(str(v)) for v in row] for row in rows]
         if not self.rich_stdout:
-            sys.stdout.write("\t".join(columns) + "\n")
-            for row in cells:
-                sys.stdout.write("\t".join(row) + "\n")
-            sys.stdout.flush()
+            lines = ["\t".join(columns), *("\t".join(row) for row in cells)]
+            self._write("stdout", "".join(f"{line}\n" for line in lines))
             return
         from rich.markup import escape
         from rich.table import Table
 
-        table = Table(title=title or None, title_justify="left")
+        table = Table(title=escape(safe_text(title)) or None, title_justify="left")
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in cells:
             table.add_row(*(escape(c) for c in row))
-        self.out.print(table)
+        self._print("stdout", table)
 
     # notices on stderr ---------------------------------------------------------------
 
     def _err_line(self, label: str, style: str, text: str) -> None:
+        text = safe_text(text)
         if self.stderr_tty:
             from rich.markup import escape
 
             prefix = f"[{style}]{label}[/] " if label else ""
-            self.err.print(f"{prefix}{escape(text)}")
+            self._print("stderr", f"{prefix}{escape(text)}")
         else:
-            sys.stderr.write(f"{label} {text}\n" if label else f"{text}\n")
-            sys.stderr.flush()
+            self._write("stderr", f"{label} {text}\n" if label else f"{text}\n")
 
     def info(self, text: str) -> None:
         if not self.quiet:
@@ -151,27 +236,31 @@ def human_age(seconds: float | None) -> str:
 class ByteBars:
     """One Rich progress bar at a time on stderr: bytes, speed, ETA."""
 
-    def __init__(self, progress: Any) -> None:
+    def __init__(self, progress: Any, out: Output) -> None:
         self.progress = progress
+        self.out = out
         self.task: Any = None
 
     def started(self, name: str, total: int, done: int = 0) -> None:
-        self.task = self.progress.add_task(name, total=total, completed=done)
+        with self.out.guard("stderr"):
+            self.task = self.progress.add_task(safe_text(name), total=total, completed=done)
 
     def advance(self, nbytes: int) -> None:
         if self.task is not None:
-            self.progress.advance(self.task, nbytes)
+            with self.out.guard("stderr"):
+                self.progress.advance(self.task, nbytes)
 
     def finished(self) -> None:
         if self.task is not None:
-            self.progress.remove_task(self.task)
-            self.task = None
+            task, self.task = self.task, None
+            with self.out.guard("stderr"):
+                self.progress.remove_task(task)
 
 
 @contextmanager
 def byte_progress(out: Output) -> Iterator[ByteBars | None]:
     """Progress bars on a terminal only; cron, --quiet and --json get None."""
-    if not out.stderr_tty or out.quiet or out.json:
+    if not out.stderr_tty or out.quiet or out.json or not out.alive("stderr"):
         yield None
         return
     from rich.progress import (
@@ -184,10 +273,20 @@ def byte_progress(out: Output) -> Iterator[ByteBars | None]:
     )
 
     columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(
-        TextColumn("{task.description}"), *columns, console=out.err, transient=True
-    ) as progress:
-        yield ByteBars(progress)
+    # markup=False: a task's description is a file name, not Rich markup
+    progress = Progress(
+        TextColumn("{task.description}", markup=False),
+        *columns,
+        console=out.err,
+        transient=True,
+    )
+    with out.guard("stderr"):
+        progress.start()
+    try:
+        yield ByteBars(progress, out)
+    finally:
+        with out.guard("stderr"):
+            progress.stop()
 
 
 class UploadReporter:

@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import errors
+
 APP_NAME = "fermentrack-backup"
 HOME_ENV = "FERMENTRACK_BACKUP_HOME"
 CONFIG_ENV = "FERMENTRACK_BACKUP_CONFIG"
@@ -81,6 +83,20 @@ def config_file_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return app_dirs().config_file
 
 
+def not_a_directory(path: Path) -> errors.BackupError:
+    """The error for `path` (or one of its parents) being a file where a folder must be."""
+    in_the_way = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), path)
+    return errors.BackupError(
+        f"{in_the_way} is a file, but fermentrack-backup needs a folder there",
+        f"move {in_the_way} away, or point {HOME_ENV} at a folder",
+        code="not_a_directory",
+    )
+
+
 def ensure_dir(path: Path, mode: int = 0o700) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=mode)
+    """Create `path` (and its parents) if missing; a file in the way is a clean error."""
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=mode)
+    except (FileExistsError, NotADirectoryError):
+        raise not_a_directory(path) from None
     return path

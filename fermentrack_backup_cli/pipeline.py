@@ -8,9 +8,11 @@ the policy would delete as soon as it was stored is not uploaded: "outside reten
 
 from __future__ import annotations
 
+import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -25,6 +27,8 @@ from .prune import outside_retention
 from .retention import Policy
 
 OUTSIDE_RETENTION = "outside retention"
+
+log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
@@ -46,6 +50,34 @@ class NullReporter:
 
     def file_done(self, result: UploadResult) -> None:
         return None
+
+
+class GuardedReporter:
+    """A reporter whose I/O failures (a closed stdout, a hung-up terminal) are logged and
+    dropped: they are output problems, never the archive's, and must not stop a run."""
+
+    def __init__(self, inner: Reporter) -> None:
+        self.inner = inner
+
+    def file_started(self, name: str, size: int) -> None:
+        with _output_errors_dropped():
+            self.inner.file_started(name, size)
+
+    def advance(self, nbytes: int) -> None:
+        with _output_errors_dropped():
+            self.inner.advance(nbytes)
+
+    def file_done(self, result: UploadResult) -> None:
+        with _output_errors_dropped():
+            self.inner.file_done(result)
+
+
+@contextmanager
+def _output_errors_dropped() -> Iterator[None]:
+    try:
+        yield
+    except (OSError, ValueError):  # ValueError: a write to a closed stream
+        log.debug("a progress report could not be shown", exc_info=True)
 
 
 @dataclass(frozen=True)
@@ -164,7 +196,7 @@ class Uploader:
         self.target = target
         self.target_id = target_id
         self.options = options
-        self.reporter = reporter
+        self.reporter = GuardedReporter(reporter)
         self.remote: dict[str, RemoteFile] = {}
         self.outside: set[str] = set()  # keys of archives outside the retention policy
         self._free: int | None = None

@@ -64,6 +64,8 @@ def test_link_timeout_must_be_a_finite_number_of_seconds() -> None:
     for bad in ("nan", "inf", "601"):
         result = run("link", "dropbox", "--timeout", bad, env={"DROPBOX_APP_KEY": "k"})
         assert result.exit_code == ExitCode.USAGE, bad
+        # the option itself is refused (not some later step that also exits 2)
+        assert result.stderr.startswith("error: invalid --timeout"), result.stderr
 
 
 def test_download_of_a_directory_named_like_a_backup_is_not_found(tmp_path: Path) -> None:

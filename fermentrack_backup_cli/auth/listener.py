@@ -1,10 +1,13 @@
 """The one-shot loopback listener that receives the OAuth redirect.
 
-It binds 127.0.0.1 only, as soon as it is created, so a busy port is reported before
-any browser opens. `wait` serves until one callback on the expected path carries this
-attempt's state (checked in constant time), or the timeout passes. Everything else
-(other paths, favicon, other methods, missing parameters, a wrong state) gets a 4xx
-answer and the wait goes on. Nothing is logged: the query string holds the code.
+The redirect URI says `localhost`, which a browser may resolve to 127.0.0.1 or to ::1,
+so it binds the port on both, as soon as it is created: a busy port on either address is
+reported before any browser opens, and no other program can sit on the other address
+and take the callback. A host without IPv6 gets 127.0.0.1 alone. `wait` serves until
+one callback on the expected path carries this attempt's state (checked in constant
+time), or the timeout passes. Everything else (other paths, favicon, other methods,
+missing parameters, a wrong state) gets a 4xx answer and the wait goes on. Nothing
+is logged: the query string holds the code.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import html
 import logging
 import os
 import socket
+import socketserver
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,6 +31,10 @@ from .session import RESTART_HINT, PendingAuth, invalid_state, short_error_name,
 log = logging.getLogger(__name__)
 
 BIND_HOST = "127.0.0.1"
+BIND_HOST_V6 = "::1"
+# What binding ::1 raises on a host without IPv6 (no module, disabled, no loopback address).
+_NO_IPV6 = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUPPORT})
+_EPHEMERAL_TRIES = 8  # port 0: a port free on 127.0.0.1 may be taken on ::1; pick again
 CONNECTION_TIMEOUT_SECONDS = 5.0
 PORT_HINT_TEMPLATE = (
     "pass --port N with a free port and register http://localhost:N/ "
@@ -70,11 +78,25 @@ class _Server(ThreadingHTTPServer):
         exclusive = getattr(socket, "SO_EXCLUSIVEADDRUSE", None)
         if exclusive is not None:
             self.socket.setsockopt(socket.SOL_SOCKET, exclusive, 1)
-        super().server_bind()
+        # TCPServer's bind, not HTTPServer's: that one asks getfqdn() (a DNS lookup that
+        # can hang on a Pi without network) for a name we never use.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name, self.server_port = str(host), int(port)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # The default prints a traceback to stderr; keep quiet and secret-free.
         log.debug("callback listener: a request handler failed")
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+    def server_bind(self) -> None:
+        # ::1 only, never the IPv4 side as a mapped address: that is the other socket's
+        if hasattr(socket, "IPV6_V6ONLY"):
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        super().server_bind()
 
 
 _PAGE = (
@@ -181,8 +203,26 @@ def _authorization_error(error: str) -> errors.AuthError:
     return errors.AuthError(f"Dropbox authorization failed: {name}", hint=RESTART_HINT)
 
 
+def _bind_pair(port: int) -> list[_Server]:
+    """127.0.0.1:`port` and [::1]:`port` (the same port), or 127.0.0.1 alone without IPv6."""
+    try:
+        v4 = _Server((BIND_HOST, port), _Handler)
+    except OSError as exc:
+        raise _bind_error(port, exc, BIND_HOST) from None
+    bound = int(v4.server_address[1])
+    try:
+        v6 = _Server6((BIND_HOST_V6, bound), _Handler)
+    except OSError as exc:
+        if exc.errno in _NO_IPV6:
+            log.debug("no IPv6 loopback here: listening on %s only", BIND_HOST)
+            return [v4]
+        v4.server_close()
+        raise _bind_error(bound, exc, f"[{BIND_HOST_V6}]") from None
+    return [v4, v6]
+
+
 class CallbackListener:
-    """Listen on 127.0.0.1:`port` for one OAuth redirect; a context manager.
+    """Listen on 127.0.0.1:`port` and [::1]:`port` for one OAuth redirect; a context manager.
 
     The port is bound in the constructor so the caller learns it is busy before
     opening a browser. Requests queue in the listen backlog until `wait` serves them.
@@ -190,11 +230,24 @@ class CallbackListener:
 
     def __init__(self, port: int, *, path: str = "/") -> None:
         self.path = path
-        try:
-            self._server: _Server | None = _Server((BIND_HOST, port), _Handler)
-        except OSError as exc:
-            raise _bind_error(port, exc) from None
-        self.port: int = self._server.server_address[1]
+        for attempt in range(_EPHEMERAL_TRIES):
+            try:
+                self._servers: list[_Server] = _bind_pair(port)
+                break
+            except errors.UsageError:
+                if port != 0 or attempt == _EPHEMERAL_TRIES - 1:
+                    raise
+        self.port: int = int(self._servers[0].server_address[1])
+
+    @property
+    def addresses(self) -> list[str]:
+        """Where it listens, e.g. ['127.0.0.1:53682', '[::1]:53682']."""
+        return [
+            f"[{BIND_HOST_V6}]:{self.port}"
+            if isinstance(s, _Server6)
+            else f"{BIND_HOST}:{self.port}"
+            for s in self._servers
+        ]
 
     @property
     def redirect_uri(self) -> str:
@@ -215,9 +268,9 @@ class CallbackListener:
         self.close()
 
     def close(self) -> None:
-        if self._server is not None:
-            self._server.server_close()
-            self._server = None
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.server_close()
 
     def wait(self, pending: PendingAuth, timeout: float) -> str:
         """Serve until this attempt's callback arrives; return the authorization code.
@@ -226,18 +279,21 @@ class CallbackListener:
         InvalidState when only callbacks with a wrong state came (or the attempt
         expired), and AuthError(code="timeout") when nothing usable came in time.
         """
-        server = self._server
-        if server is None:
+        servers = list(self._servers)
+        if not servers:
             raise RuntimeError("the callback listener is closed")
         outcome = _Outcome(pending, self.path)
-        server.outcome = outcome
-        thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.1},
-            name="oauth-callback-listener",
-            daemon=True,
-        )
-        thread.start()
+        threads = []
+        for server in servers:  # one outcome: the first valid callback on either address
+            server.outcome = outcome
+            thread = threading.Thread(
+                target=server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name="oauth-callback-listener",
+                daemon=True,
+            )
+            thread.start()
+            threads.append(thread)
         try:
             deadline = time.monotonic() + timeout
             while not outcome.done.is_set():
@@ -246,9 +302,10 @@ class CallbackListener:
                     break
                 outcome.done.wait(min(remaining, 0.5))  # short slices keep Ctrl-C responsive
         finally:
-            server.shutdown()
-            thread.join()
-            server.outcome = None
+            for server, thread in zip(servers, threads, strict=True):
+                server.shutdown()
+                thread.join()
+                server.outcome = None
         return _result(outcome, timeout)
 
 
@@ -267,15 +324,15 @@ def _result(outcome: _Outcome, timeout: float) -> str:
     )
 
 
-def _bind_error(port: int, exc: OSError) -> errors.UsageError:
+def _bind_error(port: int, exc: OSError, host: str) -> errors.UsageError:
     if exc.errno == errno.EADDRINUSE:
         return errors.UsageError(
-            f"port {port} is busy: another program is listening on {BIND_HOST}:{port}",
+            f"port {port} is busy: another program is listening on {host}:{port}",
             hint=PORT_HINT_TEMPLATE,
             code="port_busy",
         )
     return errors.UsageError(
-        f"cannot listen on {BIND_HOST}:{port}: {exc.strerror or exc}",
+        f"cannot listen on {host}:{port}: {exc.strerror or exc}",
         hint=PORT_HINT_TEMPLATE,
         code="port_unavailable",
     )

@@ -16,7 +16,7 @@ from . import (
     upload,
     verify_cmd,
 )
-from .common import state, typer_app
+from .common import close_streams, reopen_missing_std_fds, state, typer_app
 
 app = typer_app(
     name="fermentrack-backup",
@@ -60,4 +60,8 @@ app.add_typer(config_cmd.app, name="config")
 
 
 def main() -> None:
-    app()
+    reopen_missing_std_fds()
+    try:
+        app()
+    finally:
+        close_streams()

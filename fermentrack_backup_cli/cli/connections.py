@@ -9,7 +9,15 @@ import typer
 from .. import errors
 from ..app import App
 from ..models import Connection, iso
-from .common import JsonOpt, get_app, handle_errors, setup, stdin_is_tty, typer_app
+from .common import (
+    JsonOpt,
+    get_app,
+    handle_errors,
+    label_option,
+    setup,
+    stdin_is_tty,
+    typer_app,
+)
 
 link_app = typer_app(
     help="Link a storage target (a local folder or a Dropbox account).", no_args_is_help=True
@@ -28,7 +36,13 @@ def link_local(
     path: Path = typer.Argument(
         ..., metavar="PATH", help="Folder to store backups in (must exist)."
     ),
-    label: str | None = typer.Option(None, "--label", help="Name to refer to it by."),
+    label: str | None = typer.Option(
+        None,
+        "--label",
+        metavar="NAME",
+        parser=label_option,
+        help="Name to refer to it by (at most 64 chars).",
+    ),
 ) -> None:
     """Link a local folder (USB stick, NAS mount) as a backup target.
 

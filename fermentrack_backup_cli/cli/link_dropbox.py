@@ -11,7 +11,16 @@ import typer
 
 from .. import errors
 from ..output import Output
-from .common import get_app, handle_errors, setup, stdin_is_tty
+from .common import (
+    config_option,
+    get_app,
+    handle_errors,
+    label_option,
+    refuse_together,
+    seconds_option,
+    setup,
+    stdin_is_tty,
+)
 
 if TYPE_CHECKING:
     from ..linking import LinkResult, LinkStart
@@ -31,7 +40,13 @@ def headless(environ: dict[str, str] | None = None) -> bool:
 
 @handle_errors
 def link_dropbox(
-    label: str | None = typer.Option(None, "--label", help="Name for the connection."),
+    label: str | None = typer.Option(
+        None,
+        "--label",
+        metavar="NAME",
+        parser=label_option,
+        help="Name for the connection (at most 64 chars).",
+    ),
     browser: bool | None = typer.Option(
         None,
         "--browser/--no-browser",
@@ -39,10 +54,18 @@ def link_dropbox(
         "or print the address and paste the code.",
     ),
     port: int | None = typer.Option(
-        None, "--port", min=1024, max=65535, help="Callback port (default oauth.callback_port)."
+        None,
+        "--port",
+        metavar="N",
+        parser=config_option("oauth.callback_port", "--port 53682"),
+        help="Callback port (default oauth.callback_port).",
     ),
     timeout: float = typer.Option(
-        300.0, "--timeout", min=1, max=600, help="Seconds to wait for Allow (at most 600)."
+        300.0,
+        "--timeout",
+        metavar="SECONDS",
+        parser=seconds_option(1, 600, "--timeout 300"),
+        help="Seconds to wait for Allow (at most 600).",
     ),
     print_url: bool = typer.Option(
         False, "--print-url", help="Step 1 of 2: save the attempt, print the address, exit."
@@ -59,6 +82,9 @@ def link_dropbox(
     Example: fermentrack-backup link dropbox --no-browser
     """
     out = setup()
+    refuse_together(**{"--print-url": print_url, "--code": code})
+    refuse_together(**{"--print-url": print_url, "--browser": browser is True})
+    refuse_together(**{"--code": code, "--browser": browser is True})
     from ..linking import Linker  # deferred: imports the dropbox SDK
 
     app = get_app()

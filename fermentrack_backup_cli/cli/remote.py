@@ -16,7 +16,15 @@ from ..prune import PruneReport, prune
 from ..remote import NullWatcher, Watcher, list_backups
 from ..restore import download
 from ..retention import Decision
-from .common import JsonOpt, exit_with, get_app, handle_errors, setup, typer_app
+from .common import (
+    JsonOpt,
+    config_option,
+    exit_with,
+    get_app,
+    handle_errors,
+    setup,
+    typer_app,
+)
 
 ToOpt = typer.Option(
     None,
@@ -110,7 +118,14 @@ def download_cmd(
 
 
 def _count(flag: str, what: str) -> Any:
-    return typer.Option(None, flag, metavar="N", min=-1, help=f"Keep {what} (-1: unlimited).")
+    key = "retention." + flag.removeprefix("--").replace("-", "_")
+    return typer.Option(
+        None,
+        flag,
+        metavar="N",
+        parser=config_option(key, f"{flag} 7"),
+        help=f"Keep {what} (-1: unlimited).",
+    )
 
 
 @handle_errors
@@ -126,6 +141,7 @@ def prune_cmd(
         None,
         "--keep-within",
         metavar="DURATION",
+        parser=config_option("retention.keep_within", "--keep-within 30d"),
         help="Keep every backup newer than now minus this (7d, 2w, 6m, 1y6m; m = months).",
     ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show the plan, delete nothing."),

@@ -15,7 +15,18 @@ from ..output import Output, UploadReporter, human_size
 from ..pipeline import UploadOptions
 from ..pipeline import upload as run_upload
 from ..retention import Policy
-from .common import JsonOpt, any_to_json, get_app, handle_errors, setup
+from .common import (
+    JsonOpt,
+    any_to_json,
+    config_option,
+    count_option,
+    get_app,
+    handle_errors,
+    seconds_option,
+    setup,
+)
+
+MAX_LIMIT = 1_000_000  # more rows than any history holds; SQLite's LIMIT must fit 64 bits
 
 ToOpt = typer.Option(
     None,
@@ -113,16 +124,29 @@ def upload(
         60.0,
         "--lock-timeout",
         metavar="SECONDS",
-        help="How long to wait for another run to finish.",
+        parser=seconds_option(0, 86400, "--lock-timeout 60"),
+        help="How long to wait for another run to finish (at most 86400).",
     ),
     parallel: int | None = typer.Option(
-        None, "--parallel", metavar="N", help="Chunks of one file sent at once (1-16)."
+        None,
+        "--parallel",
+        metavar="N",
+        parser=config_option("upload.parallel", "--parallel 2"),
+        help="Chunks of one file sent at once (1-16).",
     ),
     chunk_size: int | None = typer.Option(
-        None, "--chunk-size", metavar="MIB", help="Upload chunk size (multiple of 4, 4-148)."
+        None,
+        "--chunk-size",
+        metavar="MIB",
+        parser=config_option("upload.chunk_size_mib", "--chunk-size 8"),
+        help="Upload chunk size (multiple of 4, 4-148).",
     ),
     max_duration: str | None = typer.Option(
-        None, "--max-duration", metavar="DURATION", help="Give up the run after this (90m, 6h)."
+        None,
+        "--max-duration",
+        metavar="DURATION",
+        parser=config_option("upload.max_duration", "--max-duration 90m"),
+        help="Give up the run after this (90m, 6h).",
     ),
     notify_url: str | None = typer.Option(
         None, "--notify-url", metavar="URL", help="Ping URL/start, URL or URL/fail."
@@ -167,7 +191,14 @@ def upload(
 @handle_errors
 def uploads(
     json: bool = JsonOpt,
-    limit: int = typer.Option(20, "--limit", "-n", min=1, help="Show at most N rows."),
+    limit: int = typer.Option(
+        20,
+        "--limit",
+        "-n",
+        metavar="N",
+        parser=count_option(1, MAX_LIMIT, "--limit 20"),
+        help=f"Show at most N rows (1-{MAX_LIMIT}).",
+    ),
     connection: str | None = typer.Option(
         None,
         "--connection",

@@ -13,7 +13,7 @@ from ..models import ArchiveReport
 from ..output import Output, human_size
 from ..remote import RemoteCheck, checks_exit_code, verify_remote
 from ..service import verify_paths
-from .common import JsonOpt, any_to_json, exit_with, get_app, handle_errors, setup
+from .common import JsonOpt, any_to_json, count_option, exit_with, get_app, handle_errors, setup
 from .remote import watching
 
 
@@ -36,7 +36,11 @@ def verify(
     ),
     all_: bool = typer.Option(False, "--all", help="With --remote: every stored backup."),
     latest: int | None = typer.Option(
-        None, "--latest", metavar="N", min=1, help="With --remote: the newest N stored backups."
+        None,
+        "--latest",
+        metavar="N",
+        parser=count_option(1, 100_000, "--latest 1"),
+        help="With --remote: the newest N stored backups.",
     ),
     json: bool = JsonOpt,
 ) -> None:
