@@ -79,7 +79,9 @@ def _damage_uploads_table(database: Path) -> None:
 
 @pytest.fixture
 def damaged_history(home: Path, sample: Path, tmp_path: Path) -> Path:
-    assert run("upload", str(sample), "--to", f"local:{tmp_path / 'dest'}").exit_code == 0
+    assert (
+        run("upload", str(sample), "--to", f"local:{tmp_path / 'dest'}", "--mkdir").exit_code == 0
+    )
     database = home / "data" / "history.sqlite3"
     _damage_uploads_table(database)
     # the damage is found by a query, not when the file is opened
@@ -101,7 +103,13 @@ def test_a_damaged_history_is_history_damaged_in_json(
     import json
 
     result = cli(
-        "upload", str(sample), "--to", f"local:{tmp_path / 'dest'}", "--json", env=subprocess_env
+        "upload",
+        str(sample),
+        "--to",
+        f"local:{tmp_path / 'dest'}",
+        "--mkdir",
+        "--json",
+        env=subprocess_env,
     )
     assert result.returncode == ExitCode.FAILURE
     assert json.loads(result.stdout)["error"]["code"] == "history_damaged"

@@ -41,7 +41,7 @@ def test_upload_whose_stdout_reader_leaves_after_one_line_uploads_everything(
 ) -> None:
     dest = tmp_path / "dest"
     proc = subprocess.Popen(
-        [EXE, "upload", str(three), "--to", f"local:{dest}"],
+        [EXE, "upload", str(three), "--to", f"local:{dest}", "--mkdir"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=subprocess_env,
@@ -66,7 +66,7 @@ def test_upload_with_stdout_and_stderr_both_gone_still_uploads(
     dest = tmp_path / "dest"
     # the shell's `>&- 2>&-`: the process starts without fds 1 and 2
     code = subprocess.run(
-        ["sh", "-c", f"exec '{EXE}' upload '{three}' --to 'local:{dest}' >&- 2>&-"],
+        ["sh", "-c", f"exec '{EXE}' upload '{three}' --to 'local:{dest}' --mkdir >&- 2>&-"],
         env=subprocess_env,
         timeout=120,
         check=False,
@@ -82,7 +82,7 @@ def test_a_closed_stderr_does_not_change_a_failure_into_something_else(
     (three / "2026-11-04T03.00.00.tar.xz").write_bytes(b"damaged")
     dest = tmp_path / "dest"
     proc = subprocess.Popen(
-        [EXE, "upload", str(three), "--to", f"local:{dest}"],
+        [EXE, "upload", str(three), "--to", f"local:{dest}", "--mkdir"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=subprocess_env,
@@ -103,7 +103,7 @@ def test_json_output_to_a_closed_pipe_keeps_the_exit_code_of_the_uploads(
 ) -> None:
     dest = tmp_path / "dest"
     proc = subprocess.Popen(
-        [EXE, "upload", str(three), "--to", f"local:{dest}", "--json"],
+        [EXE, "upload", str(three), "--to", f"local:{dest}", "--mkdir", "--json"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=subprocess_env,
@@ -171,7 +171,9 @@ def test_the_pipeline_never_records_a_reporter_error_as_an_archive_failure(
     app = App.create()
     reporter = ExplodingReporter()
     try:
-        results = upload(app, [three], f"local:{tmp_path / 'dest'}", UploadOptions(), reporter)
+        results = upload(
+            app, [three], f"local:{tmp_path / 'dest'}", UploadOptions(mkdir=True), reporter
+        )
         rows = app.history.uploads()
     finally:
         app.close()
