@@ -15,8 +15,10 @@ from typing import Any, TypeVar
 
 from . import errors
 from .app import App
+from .backup_time import backup_time
 from .models import Connection, RemoteFile, is_archive_name, iso, parse_iso, utcnow
 from .providers.base import Space, Target
+from .retention import candidates, looks_real
 from .retry import RetryPolicy
 
 T = TypeVar("T")
@@ -97,18 +99,22 @@ def _check_storage(
 
 
 def storage_summary(files: list[RemoteFile], where: str) -> dict[str, Any]:
-    dated = [f for f in files if f.modified is not None]
-    newest = max(dated, key=lambda f: (f.modified, f.name)) if dated else None
-    age = None
-    if newest is not None and newest.modified is not None:
-        age = (utcnow() - newest.modified).total_seconds()
+    # the newest real backup by its backup time (retention's candidates, else the newest
+    # non-empty, not future-dated file): a bogus file must not make a stale target look fresh
+    real = candidates(files) or sorted(
+        (f for f in files if f.modified is not None and looks_real(f)),
+        key=lambda f: (f.modified, f.name),
+        reverse=True,
+    )
+    newest = real[0] if real else None
+    when = backup_time(newest) if newest is not None else None
     return {
         "folder": where,
         "count": len(files),
         "total_size": sum(f.size for f in files),
         "newest": newest.name if newest else None,
         "newest_modified": iso(newest.modified) if newest else None,
-        "newest_age_s": age,
+        "newest_age_s": (utcnow() - when).total_seconds() if when else None,
     }
 
 

@@ -29,6 +29,7 @@ from .backup_time import backup_time
 from .fsutil import os_error
 from .models import RemoteFile, is_archive_name, iso, parse_iso, utcnow
 from .providers.base import Target
+from .retention import candidates
 
 CHUNK = 1024 * 1024
 ATTEMPTS = 3  # whole-stream attempts when the connection drops mid-body
@@ -244,8 +245,9 @@ def select_files(
     if names:
         by_name = {f.name.lower(): f for f in files}
         return [by_name.get(n.lower(), n) for n in names]
-    backups = newest_first(files)
-    return list(backups[:latest] if latest is not None else backups)
+    if latest is not None:  # the newest real backups: never an empty or far-future file
+        return list(candidates(files)[:latest])
+    return list(newest_first(files))
 
 
 def verify_remote(

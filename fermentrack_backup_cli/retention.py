@@ -295,6 +295,28 @@ def _left_alone(file: RemoteFile, moment: datetime | None, horizon: datetime) ->
     return Decision(file, moment, True, tuple(reasons), left_alone=True, future=future)
 
 
+def looks_real(file: RemoteFile, *, now: datetime | None = None) -> bool:
+    """Not empty and not future-dated by name or modified time (a name time is not needed)."""
+    horizon = (utcnow() if now is None else as_utc(now)) + FUTURE_SLACK
+    alone = _left_alone(file, name_time(file.name), horizon)
+    return alone is None or alone.reasons == (LEFT_NO_NAME_TIME,)
+
+
+def candidates(files: Iterable[RemoteFile], *, now: datetime | None = None) -> list[RemoteFile]:
+    """The real backups among `files`, newest first: what `plan` counts as candidates
+    (non-empty, a backup time in the name, not future-dated). `remote ls` ordering,
+    `verify --remote --latest N` and `status`'s newest backup use the same rule, so a
+    bogus far-future file is never "the newest" anywhere."""
+    horizon = (utcnow() if now is None else as_utc(now)) + FUTURE_SLACK
+    found: list[tuple[RemoteFile, datetime]] = []
+    for file in files:
+        moment = name_time(file.name) if is_archive_name(file.name) else None
+        if moment is not None and _left_alone(file, moment, horizon) is None:
+            found.append((file, moment))
+    found.sort(key=lambda item: (item[1], item[0].name, item[0].path), reverse=True)
+    return [file for file, _ in found]
+
+
 def _left_sort_key(decision: Decision) -> tuple[datetime, str, str]:
     moment = decision.time or datetime.min.replace(tzinfo=UTC)
     return (moment, decision.file.name, decision.file.path)

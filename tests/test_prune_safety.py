@@ -203,3 +203,30 @@ def test_upload_prune_on_a_wrong_clock_still_uploads_then_refuses_to_prune(
     assert f"completed: {tonight.name}" in result.stdout  # a backup is worth more than space
     assert "the system clock says" in result.stderr
     assert where.names() == sorted([*real, tonight.name])
+
+
+def test_verify_latest_picks_the_newest_real_backup_not_a_2099_file(
+    where: Where, tmp_path: Path
+) -> None:
+    names = seven_nights(where, tmp_path)
+    where.put(BOGUS, b"")
+    checks = run_json("verify", "--remote", "--latest", "1", "--to", where.to)
+    assert [c["name"] for c in checks] == [max(names)]
+
+
+def test_status_newest_backup_ignores_empty_and_far_future_files(tmp_path: Path) -> None:
+    root = tmp_path / "usb"
+    root.mkdir()
+    assert run("link", "local", str(root), "--label", "usb").exit_code == 0
+    where = Where("usb", root=root)
+    names = seven_nights(where, tmp_path)
+    where.put(BOGUS, b"")
+    future = root / FOLDER / "2026-01-01T00.00.00.tar.xz"
+    future.write_bytes(b"not empty")
+    ahead = (datetime.now(UTC) + timedelta(days=400)).timestamp()
+    import os
+
+    os.utime(future, (ahead, ahead))
+    (status,) = run_json("status", "usb")
+    assert status["stored"]["newest"] == max(names)
+    assert status["stored"]["newest_age_s"] >= 0
