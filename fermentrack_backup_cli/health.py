@@ -172,7 +172,11 @@ def doctor_checks(config: str | None) -> list[Check]:
             ("data dir", _data_dir_check),
         ):
             checks.append(_reporting(name, check, app))
-        for conn in app.history.connections():
+        try:
+            conns = app.history.connections()
+        except errors.BackupError as exc:  # a damaged database, a file where the dir must be
+            return [*checks, _failed("history", exc)]
+        for conn in conns:
             checks.append(_connection_check(app, conn))
             if conn.token_store:
                 checks.append(_reporting(f"cron token {conn.label}", _cron_check(conn), app))

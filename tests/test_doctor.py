@@ -57,3 +57,13 @@ def test_doctor_reports_a_revoked_token_and_a_broken_config_as_json(
     broken = run("doctor")
     assert broken.exit_code == ExitCode.UNHEALTHY
     assert "FIX: config: malformed config file" in broken.stdout
+
+
+def test_doctor_reports_a_data_dir_that_is_a_file_as_fix_lines(home: Path) -> None:
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "data").write_text("not a folder")
+    result = run("doctor")
+    assert result.exit_code == ExitCode.UNHEALTHY, result.output
+    assert "FIX: data dir:" in result.stdout
+    assert "FIX: history:" in result.stdout
+    assert "Traceback" not in result.output
