@@ -219,3 +219,10 @@ class ContentHashMismatch(BackupError):
 
 class RemoteNameError(UsageError):
     code = "disallowed_name"
+
+
+class UnknownLayout(BackupError):
+    """A sound archive whose layout is not a Fermentrack one, refused under --strict."""
+
+    code = "unknown_layout"
+    exit_code = ExitCode.VERIFY
