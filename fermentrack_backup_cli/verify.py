@@ -7,7 +7,7 @@
 * members that would be unsafe to extract are flagged (absolute paths, `..`,
   links that escape the archive root, device files and FIFOs);
 * every `.json` member is validated as JSON in a streaming pass (`jsonscan`), and the
-  Fermentrack data dump among them decides the layout (`recognise`);
+  Fermentrack data dump among them decides the layout (`layouts`);
 * the Dropbox-style content hash and the byte size of the whole file are computed
   from the same bytes, so a caller can compare them with a stored copy for free.
 
@@ -21,8 +21,8 @@ object without `file_version`: what Fermentrack's restore calls version 1.0.0), 
 Hostile archives are refused before they cost memory or time (error code
 `exceeds_limits`): an xz dictionary larger than xz -9 uses, content declared (zip) or
 decompressed (tar) beyond `archive_io.expansion_limit`, a tar header over 1 MiB, a zip
-directory over MAX_ZIP_MEMBERS entries or MAX_ZIP_DIRECTORY bytes. Zip members whose
-byte ranges overlap (the "overlapping files" zip bomb) are corrupt.
+directory too large to hold (`zipcheck`). Zip members whose byte ranges overlap (the
+"overlapping files" zip bomb) are corrupt.
 
 Problems with the archive's content never raise: they are reported in the returned
 `ArchiveReport` (`ok`, `problems`, `error_code`, `warnings`). Only I/O errors of the
@@ -41,7 +41,6 @@ from __future__ import annotations
 import gzip
 import posixpath
 import stat
-import struct
 import tarfile
 import tempfile
 import zipfile
@@ -52,25 +51,23 @@ from typing import IO, Any, BinaryIO, Final, cast
 from . import errors
 from .archive_io import (
     CHUNK_SIZE,
-    EXPANSION_RATIO,
     HashingReader,
     LimitExceeded,
     SeekHashingReader,
     TailReader,
     UnderlyingIOError,
     XzReader,
-    expansion_limit,
 )
-from .jsonscan import JsonInfo, scan_json
+from .jsonscan import scan_json
+from .layouts import UNKNOWN, DumpCandidates
 from .models import ArchiveReport
+from .zipcheck import ZipOverlap, check_zip_directory, check_zip_layout
 
 MAX_LINK_TARGET: Final = 4096  # bytes of a zip symlink member read as its target
 MEMBER_READ: Final = 256 * 1024  # members are read this much at a time (small: RSS)
 SPOOL_MAX_MEMORY: Final = 8 * 1024 * 1024
 MAX_TAR_HEADER: Final = 1024 * 1024  # a pax / GNU long-name header tarfile reads whole
 MAX_PAX_GLOBAL: Final = 1024 * 1024  # global pax headers tarfile accumulates
-MAX_ZIP_MEMBERS: Final = 50_000  # zipfile holds one ZipInfo per entry in memory
-MAX_ZIP_DIRECTORY: Final = 8 * 1024 * 1024  # ... and reads the whole central directory
 _TAR_SLACK: Final = 2 * tarfile.RECORDSIZE  # tarfile's stream reads ahead this much
 
 CORRUPT: Final = "corrupt_archive"
@@ -80,19 +77,6 @@ EXCEEDS: Final = "exceeds_limits"
 UNKNOWN_LAYOUT: Final = "unknown_layout"  # error code under --strict only
 _SEVERITY: Final = (NOT_AN_ARCHIVE, CORRUPT, EXCEEDS, UNSAFE, UNKNOWN_LAYOUT)
 _UNREADABLE: Final = (NOT_AN_ARCHIVE, CORRUPT, EXCEEDS)  # the layout cannot be told
-
-FERMENTRACK2: Final = "fermentrack2"
-FERMENTRACK_200: Final = "fermentrack-2.0.0"
-LEGACY_100: Final = "legacy-1.0.0"
-UNKNOWN: Final = "unknown"
-LAYOUTS: Final = (FERMENTRACK2, FERMENTRACK_200, LEGACY_100, UNKNOWN)
-F2_DUMP: Final = "fermentrack_data.json"
-F2_INDEX: Final = "ferment_log_index.csv"
-UNKNOWN_WARNING: Final = (
-    "unrecognised layout: no Fermentrack data dump (a .json member holding an object or a "
-    "Django dumpdata list, or fermentrack_data.json with ferment_log_index.csv)"
-)
-_MAX_JSON_WARNINGS: Final = 3
 
 _MAGIC: Final = {
     "tar.xz": (b"\xfd7zXZ\x00",),
@@ -126,44 +110,13 @@ class _Findings:
     def __init__(self) -> None:
         self.members = 0
         self.problems: list[tuple[str, str]] = []  # (error_code, message)
-        self.warnings: list[str] = []
-        # the JSON members seen, kept bounded: the candidates for the dump, and a few errors
-        self.f2_dump: tuple[str, JsonInfo] | None = None  # fermentrack_data.json
-        self.f2_index = False  # ferment_log_index.csv
-        self.best: tuple[str, JsonInfo] | None = None
-        self.best_rank = 0
-        self.invalid: list[tuple[str, JsonInfo]] = []  # the first few
-        self.invalid_count = 0
+        self.dumps = DumpCandidates()
 
     def add(self, code: str, message: str) -> None:
         self.problems.append((code, message))
 
     def has(self, code: str) -> bool:
         return any(c == code for c, _ in self.problems)
-
-    def json_member(self, name: str, info: JsonInfo) -> None:
-        if _basename(name) == F2_DUMP and self.f2_dump is None:
-            self.f2_dump = (name, info)
-        if not info.valid:
-            self.invalid_count += 1
-            if len(self.invalid) < _MAX_JSON_WARNINGS + 1:
-                self.invalid.append((name, info))
-            return
-        rank = _dump_rank(info)
-        if rank > self.best_rank:
-            self.best, self.best_rank = (name, info), rank
-
-
-def _basename(name: str) -> str:
-    return posixpath.basename(name.replace("\\", "/").rstrip("/")).lower()
-
-
-def _dump_rank(info: JsonInfo) -> int:
-    """How well a valid JSON member fits as the data dump: 2 an object with file_version,
-    1 another object or a dumpdata list, 0 not a dump."""
-    if info.kind == "object":
-        return 2 if info.has_file_version else 1
-    return 1 if info.kind == "array" and info.dumpdata_rows else 0
 
 
 def _path_problem(name: str) -> str | None:
@@ -200,11 +153,9 @@ def _check_link(f: _Findings, name: str, target: str, *, hard: bool) -> None:
 
 def _read_member(f: _Findings, name: str, stream: IO[bytes]) -> None:
     """Read a member to its end; a `.json` member is validated on the way."""
-    lower = name.lower()
-    if _basename(lower) == F2_INDEX:
-        f.f2_index = True
-    if lower.endswith(".json"):
-        f.json_member(name, scan_json(stream.read))
+    f.dumps.member(name)
+    if name.lower().endswith(".json"):
+        f.dumps.json_member(name, scan_json(stream.read))
     while stream.read(MEMBER_READ):
         pass
 
@@ -270,88 +221,13 @@ def _check_tar_member(f: _Findings, tf: tarfile.TarFile, info: tarfile.TarInfo) 
 
 # --------------------------------------------------------------------------- zip
 
-_ECD: Final = struct.Struct("<4s4H2LH")  # the end of central directory record
-_ZIP64_LOCATOR: Final = struct.Struct("<4sLQL")
-_LOCAL_HEADER: Final = 30
-
-
-def _peek(fileobj: Any, offset: int, n: int) -> bytes:
-    """Bytes at `offset`, leaving the position (and, for the hashing view, the hash) alone."""
-    if isinstance(fileobj, SeekHashingReader):
-        return fileobj.peek_at(offset, n)
-    here = fileobj.tell()
-    fileobj.seek(offset)
-    data: bytes = fileobj.read(n)
-    fileobj.seek(here)
-    return data
-
-
-def _zip_directory(fileobj: Any, size: int) -> tuple[int, int] | None:
-    """(entries, central directory bytes) from the end records; None when not found
-    (zipfile then says what is wrong)."""
-    tail_len = min(size, _ECD.size + 0xFFFF)  # the record, and a comment of up to 64 KiB
-    tail = _peek(fileobj, size - tail_len, tail_len)
-    at = tail.rfind(b"PK\x05\x06")
-    if at < 0 or len(tail) - at < _ECD.size:
-        return None
-    entries, cd_size = _ECD.unpack_from(tail, at)[4:6]
-    if at >= _ZIP64_LOCATOR.size and (entries == 0xFFFF or cd_size == 0xFFFFFFFF):
-        sig, _, offset, _ = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
-        record = _peek(fileobj, offset, 56) if sig == b"PK\x06\x07" else b""
-        if len(record) == 56 and record[:4] == b"PK\x06\x06":
-            entries, cd_size = struct.unpack_from("<QQ", record, 32)
-    return entries, cd_size
-
-
-def _check_zip_directory(fileobj: Any, size: int) -> None:
-    found = _zip_directory(fileobj, size)
-    if found is None:
-        return
-    entries, cd_size = found
-    if entries > MAX_ZIP_MEMBERS:
-        raise LimitExceeded(f"it has {entries} members (at most {MAX_ZIP_MEMBERS} are read)")
-    if cd_size > MAX_ZIP_DIRECTORY:
-        raise LimitExceeded(
-            f"its central directory is {cd_size} bytes (at most {MAX_ZIP_DIRECTORY >> 20} MiB)"
-        )
-
-
-def _check_zip_layout(fileobj: Any, zf: zipfile.ZipFile, size: int) -> None:
-    """Before anything is decompressed: the declared sizes must be plausible, and every
-    member's header and data must end before the next member (or the directory) starts.
-    Overlapping members are how a 1 MB zip declares 400 GiB (the zip bomb of
-    David Fifield); Python 3.11's zipfile does not check it."""
-    infos = zf.infolist()
-    declared = sum(info.file_size for info in infos)
-    if declared > expansion_limit(size):
-        raise LimitExceeded(
-            f"it declares {declared} bytes of content in {size} bytes "
-            f"(more than {EXPANSION_RATIO} times its size: a zip bomb?)"
-        )
-    ordered = sorted(infos, key=lambda info: info.header_offset)
-    for i, info in enumerate(ordered):
-        header = _peek(fileobj, info.header_offset, _LOCAL_HEADER)
-        if len(header) < _LOCAL_HEADER or header[:4] != b"PK\x03\x04":
-            continue  # zipfile reports the bad header when it opens the member
-        name_len, extra_len = struct.unpack_from("<HH", header, 26)
-        end = info.header_offset + _LOCAL_HEADER + name_len + extra_len + info.compress_size
-        nxt = ordered[i + 1] if i + 1 < len(ordered) else None
-        limit = nxt.header_offset if nxt is not None else zf.start_dir
-        if end > limit:
-            other = repr(nxt.filename) if nxt is not None else "the central directory"
-            raise _ZipOverlap(f"members {info.filename!r} and {other} overlap (a zip bomb?)")
-
-
-class _ZipOverlap(Exception):
-    pass
-
 
 def _scan_zip(f: _Findings, fileobj: Any, size: int) -> None:
-    _check_zip_directory(fileobj, size)
+    check_zip_directory(fileobj, size)
     with zipfile.ZipFile(fileobj) as zf:
         try:
-            _check_zip_layout(fileobj, zf, size)
-        except _ZipOverlap as exc:
+            check_zip_layout(fileobj, zf, size)
+        except ZipOverlap as exc:
             f.add(CORRUPT, f"corrupt archive: {exc}")
             return
         infos = zf.infolist()
@@ -387,43 +263,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, EOFError):
         return f"truncated ({text})"
     return text
-
-
-# --------------------------------------------------------------------------- layout
-
-
-def _recognise(f: _Findings) -> tuple[str, str | None, Any]:
-    """(layout, dump member, file_version) once every member was read; adds a problem
-    when the dump is not valid JSON, and warnings."""
-    if f.f2_dump is not None:
-        dump: tuple[str, JsonInfo] | None = f.f2_dump
-    elif f.best is not None:
-        dump = f.best
-    elif f.invalid:
-        dump = f.invalid[0]  # no valid dump: the broken JSON member was meant to be it
-    else:
-        dump = None
-    others = [(n, i) for n, i in f.invalid if dump is None or n != dump[0]]
-    for name, info in others[:_MAX_JSON_WARNINGS]:
-        f.warnings.append(f"member {name!r} is not valid JSON ({info.error})")
-    dump_invalid = dump is not None and not dump[1].valid
-    more = f.invalid_count - dump_invalid - min(len(others), _MAX_JSON_WARNINGS)
-    if more > 0:
-        f.warnings.append(f"and {more} more .json member(s) that are not valid JSON")
-    if dump is not None and not dump[1].valid:
-        name, error = dump[0], dump[1].error
-        f.add(CORRUPT, f"corrupt archive: the data dump {name!r} is not valid JSON: {error}")
-        return UNKNOWN, dump[0], None
-    name, info = dump if dump is not None else ("", JsonInfo(kind=None))
-    version = info.file_version if info.has_file_version else None
-    if f.f2_dump is not None and dump is f.f2_dump and f.f2_index:
-        return FERMENTRACK2, name, version
-    if info.kind == "object":
-        return (FERMENTRACK_200 if info.has_file_version else LEGACY_100), name, version
-    if info.kind == "array" and info.dumpdata_rows:
-        return LEGACY_100, name, None
-    f.warnings.insert(0, UNKNOWN_WARNING)
-    return UNKNOWN, None, None
 
 
 # --------------------------------------------------------------------------- public
@@ -465,10 +304,14 @@ def verify_stream(stream: BinaryIO, name: str, *, size: int | None = None) -> Ar
     if size is not None and size != total:
         f.add(CORRUPT, f"corrupt archive: expected {size} bytes, read {total}")
     layout = dump_member = file_version = None
+    warnings: tuple[str, ...] = ()
     if fmt is not None and not any(f.has(code) for code in _UNREADABLE):
-        layout, dump_member, file_version = _recognise(f)
-        if f.has(CORRUPT):
-            layout = None
+        found = f.dumps.recognise()
+        warnings = found.warnings
+        if found.damage is not None:
+            f.add(CORRUPT, f"corrupt archive: {found.damage}")
+        else:
+            layout, dump_member, file_version = found.layout, found.dump_member, found.file_version
     codes = [code for code, _ in f.problems]
     error_code = next((c for c in _SEVERITY if c in codes), None)
     return ArchiveReport(
@@ -483,7 +326,7 @@ def verify_stream(stream: BinaryIO, name: str, *, size: int | None = None) -> Ar
         problems=tuple(message for _, message in f.problems),
         error_code=error_code,
         layout=layout,
-        warnings=tuple(f.warnings),
+        warnings=warnings,
     )
 
 
