@@ -90,8 +90,14 @@ def _is_row(value: Any) -> bool:
     return type(value) is dict and isinstance(value.get("model"), str) and "fields" in value
 
 
+def _short(value: Any) -> bool:
+    """Whether a file_version value is short enough to keep (and show)."""
+    return len(json.dumps(value)) <= FILE_VERSION_MAX_CHARS
+
+
 _KIND = {"{": "object", "[": "array"}
-_BIG = object()  # a value that was checked but not kept
+_LONG_STRING = object()  # a string checked piece by piece, not kept
+_SKIPPED = object()  # a number or literal that was checked but not kept
 
 
 class _Scanner:
@@ -225,7 +231,7 @@ class _Scanner:
         if ok:
             return value
         self._stream_string()
-        return _BIG
+        return _LONG_STRING
 
     # ----------------------------------------------------------------- structure
 
@@ -235,7 +241,7 @@ class _Scanner:
         if ch in "[{":
             ok, value = self._decode_small()
             if ok:
-                self._note(parent, key, value, self._at() - start)
+                self._note(parent, key, value)
                 return
             if len(self.stack) >= self.max_depth:
                 raise _Invalid(f"nested deeper than {self.max_depth} levels at character {start}")
@@ -246,7 +252,7 @@ class _Scanner:
             self.pos += 1
         elif ch == '"':
             value = self._string()
-            self._note(parent, key, value, self._at() - start)
+            self._note(parent, key, value)
         else:
             text = self._scalar()
             if self._wants_value(parent, key):
@@ -254,15 +260,16 @@ class _Scanner:
                     value = json.loads(text)
                 except ValueError:  # an integer too long for int(): keep the text
                     value = text
-                self._note(parent, key, value, len(text))
+                self._note(parent, key, value)
             else:
-                self._note(parent, key, _BIG, len(text))
+                self._note(parent, key, _SKIPPED)
 
     def _wants_value(self, parent: _Frame | None, key: Any) -> bool:
         return parent is None or (parent.depth == 0 and key == "file_version")
 
-    def _note(self, parent: _Frame | None, key: Any, value: Any, length: int) -> None:
-        """A complete value was read (`value` is _BIG when it was not kept)."""
+    def _note(self, parent: _Frame | None, key: Any, value: Any) -> None:
+        """A complete value was read (`value` is _LONG_STRING or _SKIPPED when it was
+        not kept)."""
         if parent is None:
             self._note_top(value)
         elif parent.depth == 0:
@@ -270,13 +277,13 @@ class _Scanner:
             if parent.kind == "{":
                 if key == "file_version":
                     self.has_file_version = True
-                    keep = value is not _BIG and length <= FILE_VERSION_MAX_CHARS
-                    self.file_version = value if keep else None
+                    kept = value is not _LONG_STRING and value is not _SKIPPED
+                    self.file_version = value if kept and _short(value) else None
             elif not _is_row(value):
                 self.rows = False
         elif parent.row:
             if key == "model":
-                parent.has_model = isinstance(value, str)
+                parent.has_model = isinstance(value, str) or value is _LONG_STRING
             elif key == "fields":
                 parent.has_fields = True
 
@@ -287,7 +294,7 @@ class _Scanner:
             if "file_version" in value:
                 self.has_file_version = True
                 fv = value["file_version"]
-                self.file_version = fv if len(json.dumps(fv)) <= FILE_VERSION_MAX_CHARS else None
+                self.file_version = fv if _short(fv) else None
         elif type(value) is list:
             self.kind = "array"
             self.items = len(value)
