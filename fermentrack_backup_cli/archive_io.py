@@ -1,9 +1,12 @@
-"""Readers under the archive verifier: they count and content-hash every byte they pass on.
+"""Readers under the archive verifier: they count and content-hash every byte they pass on,
+and hold decompression to bounds a Raspberry Pi can afford.
 
 `HashingReader` wraps a forward-only stream, `SeekHashingReader` a seekable one (zip),
-`TailReader` keeps the last decompressed bytes of a tar stream. A failure of the
-underlying stream is re-raised as `UnderlyingIOError`, so a network error mid-download
-is never mistaken for a corrupt archive.
+`XzReader` decompresses .xz with a memory limit, `TailReader` keeps the last
+decompressed bytes of a tar stream and refuses a stream that expands far beyond its
+compressed size (`LimitExceeded`). A failure of the underlying stream is re-raised as
+`UnderlyingIOError`, so a network error mid-download is never mistaken for a corrupt
+archive.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import errno
 import gzip
 import lzma
+from collections.abc import Callable
 from typing import IO, Any, BinaryIO, Final
 
 from .contenthash import ContentHasher
@@ -18,6 +22,24 @@ from .contenthash import ContentHasher
 CHUNK_SIZE: Final = 1024 * 1024
 GAP_FILL_MAX: Final = 1024 * 1024  # zip: re-read skipped gaps up to this size for the hash
 TAIL_KEEP: Final = 64 * 1024  # tar: decompressed bytes kept to inspect the end-of-archive
+XZ_INPUT: Final = 64 * 1024  # compressed bytes fed to the xz decoder at a time
+# The xz decoder's memory is its dictionary: 64 MiB for `xz -9` (the most any preset uses),
+# which needs 64.06 MiB. More would take a verify on a 512 MB Pi past 100 MB of RSS.
+XZ_MEMLIMIT: Final = 65 * 1024 * 1024
+# Content larger than this many times the compressed size (plus a floor for tiny archives)
+# is refused before (zip) or while (tar) it is decompressed: a Fermentrack backup is text
+# that compresses 5-50x; a zip bomb expands 1000x to millions of times.
+EXPANSION_RATIO: Final = 1000
+EXPANSION_FLOOR: Final = 16 * 1024 * 1024
+
+
+def expansion_limit(compressed: int) -> int:
+    """The most content an archive of `compressed` bytes may hold."""
+    return EXPANSION_RATIO * compressed + EXPANSION_FLOOR
+
+
+class LimitExceeded(Exception):
+    """The archive would exceed a bound of the verifier (memory, expansion): not unpacked."""
 
 
 class UnderlyingIOError(Exception):
@@ -147,6 +169,14 @@ class SeekHashingReader:
             self._hashed = end
         return data
 
+    def peek_at(self, offset: int, n: int) -> bytes:
+        """`n` bytes at `offset`, read around the hash (zip's local headers, read ahead
+        of the members, must not pull the member data into the hash a second time)."""
+        self._call(self._raw.seek, self._base + offset)
+        data: bytes = self._call(self._raw.read, n)
+        self._call(self._raw.seek, self._base + self._pos)
+        return data
+
     def finish(self) -> int:
         """Hash the rest of the file; returns the file's size."""
         self._call(self._raw.seek, self._base + self._hashed)
@@ -157,18 +187,95 @@ class SeekHashingReader:
         return self._hashed
 
 
-class TailReader:
-    """Decompressed-side reader for tarfile that remembers the last bytes handed out,
-    so the data after tarfile's end-of-archive position can be checked."""
+class XzReader:
+    """Decompresses .xz data read from a HashingReader: concatenated streams and stream
+    padding as xz writes them; anything else after a stream is corrupt (LZMAError).
 
-    def __init__(self, inner: lzma.LZMAFile | gzip.GzipFile) -> None:
-        self._inner = inner
-        self.total = 0
-        self.tail = bytearray()
+    `lzma.LZMAFile` has no memory limit: a hostile header can ask for a 1.5 GiB
+    dictionary. Here a stream needing more than `memlimit` raises LimitExceeded.
+    """
+
+    def __init__(self, raw: HashingReader, memlimit: int = XZ_MEMLIMIT) -> None:
+        self._raw = raw
+        self._memlimit = memlimit
+        self._decoder = self._new_decoder()
+        self._input = b""
+        self._done = False
+
+    def _new_decoder(self) -> lzma.LZMADecompressor:
+        return lzma.LZMADecompressor(lzma.FORMAT_XZ, memlimit=self._memlimit)
+
+    def _next_stream(self) -> bool:
+        """After the end of a stream: skip stream padding; whether another stream follows."""
+        rest = self._decoder.unused_data
+        while not (rest := rest.lstrip(b"\x00")):
+            rest = self._raw.read(XZ_INPUT)
+            if not rest:
+                return False
+        self._decoder = self._new_decoder()
+        self._input = rest
+        return True
 
     def read(self, n: int = -1) -> bytes:
+        """Up to `n` decompressed bytes (`n` < 0: the next piece); b"" at the end."""
+        size = n if n is not None and n > 0 else CHUNK_SIZE
+        while not self._done:
+            if self._decoder.eof:
+                self._done = not self._next_stream()
+                continue
+            data = b""
+            if self._decoder.needs_input:
+                data, self._input = self._input or self._raw.read(XZ_INPUT), b""
+                if not data:
+                    raise EOFError(
+                        "Compressed file ended before the end-of-stream marker was reached"
+                    )
+            try:
+                out = self._decoder.decompress(data, size)
+            except lzma.LZMAError as exc:
+                if "memory usage limit" in str(exc).lower():
+                    raise LimitExceeded(
+                        f"the xz data needs more than {self._memlimit >> 20} MiB of memory to "
+                        "decompress (a larger dictionary than xz -9 uses)"
+                    ) from None
+                raise
+            if out:
+                return out
+        return b""
+
+
+class TailReader:
+    """Decompressed-side reader for tarfile that remembers the last bytes handed out,
+    so the data after tarfile's end-of-archive position can be checked.
+
+    It refuses (LimitExceeded) a stream that expands beyond `expansion_limit` of the
+    compressed bytes read so far, and, while `budget` is set, reads beyond it (tarfile
+    reads a pax or GNU long-name header into memory whole, whatever size it claims).
+    """
+
+    def __init__(self, inner: XzReader | gzip.GzipFile, compressed: Callable[[], int]) -> None:
+        self._inner = inner
+        self._compressed = compressed
+        self.total = 0
+        self.tail = bytearray()
+        self.budget: int | None = None
+
+    def _take(self, n: int) -> bytes:
         data = self._inner.read(n)
         self.total += len(data)
+        if self.total > expansion_limit(self._compressed()):
+            raise LimitExceeded(
+                f"it expands to more than {EXPANSION_RATIO} times its compressed size "
+                "(a decompression bomb?)"
+            )
+        if self.budget is not None:
+            self.budget -= len(data)
+            if self.budget < 0:
+                raise LimitExceeded("a tar header is larger than 1 MiB")
+        return data
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._take(n)
         self.tail += data
         if len(self.tail) > TAIL_KEEP:
             del self.tail[: len(self.tail) - TAIL_KEEP]
@@ -180,11 +287,12 @@ class TailReader:
 
         None when there is nothing after `end_offset` (no end-of-archive marker).
         """
+        self.budget = None
         seen = self.total - end_offset
         # tarfile buffers far less than TAIL_KEEP; if it ever did, skip what we cannot see
         visible = min(max(seen, 0), len(self.tail))
         nonzero = any(self.tail[len(self.tail) - visible :]) if visible else False
-        while chunk := self._inner.read(CHUNK_SIZE):
+        while chunk := self._take(CHUNK_SIZE):
             seen += len(chunk)
             nonzero = nonzero or any(chunk)
         if seen <= 0:

@@ -244,3 +244,10 @@ class BadResponse(NetworkError):
     """An answer the client cannot read (wrong types, not JSON): a proxy, or an API change."""
 
     code = "bad_response"
+
+
+class UnknownLayout(BackupError):
+    """A sound archive whose layout is not a Fermentrack one, refused under --strict."""
+
+    code = "unknown_layout"
+    exit_code = ExitCode.VERIFY

@@ -153,18 +153,23 @@ class ArchiveReport:
     content_hash: str | None = None
     problems: tuple[str, ...] = ()
     error_code: str | None = None  # corrupt_archive | not_an_archive | unsafe_member | ...
+    # fermentrack2 | fermentrack-2.0.0 | legacy-1.0.0 | unknown; None when not read through
+    layout: str | None = None
+    warnings: tuple[str, ...] = ()  # e.g. an unrecognised layout: not problems, ok stays True
 
     def to_json(self) -> dict[str, Any]:
         return {
             "path": self.path,
             "format": self.format,
             "ok": self.ok,
+            "layout": self.layout,
             "members": self.members,
             "file_version": self.file_version,
             "dump_member": self.dump_member,
             "size": self.size,
             "content_hash": self.content_hash,
             "problems": list(self.problems),
+            "warnings": list(self.warnings),
             "error_code": self.error_code,
         }
 

@@ -332,3 +332,8 @@ class UploadReporter:
             f"({human_size(result.size)}{speed}) {result.message}"
         )
         self.out.line(line)
+
+    def warning(self, name: str, text: str) -> None:
+        """Something to know about an archive that is still uploaded (stderr)."""
+        if not self.out.quiet:
+            self.out.warn(f"{name}: {text}")

@@ -20,7 +20,7 @@ from typing import Protocol
 from . import errors
 from .app import App
 from .fsutil import blame, os_error
-from .models import RemoteFile, UploadResult, is_archive_name
+from .models import ArchiveReport, RemoteFile, UploadResult, is_archive_name
 from .providers.base import SourceFile, Target
 from .providers.local import LocalTarget, hash_file
 from .prune import outside_retention
@@ -40,6 +40,8 @@ class Reporter(Protocol):
 
     def file_done(self, result: UploadResult) -> None: ...
 
+    def warning(self, name: str, text: str) -> None: ...
+
 
 class NullReporter:
     def file_started(self, name: str, size: int) -> None:
@@ -49,6 +51,9 @@ class NullReporter:
         return None
 
     def file_done(self, result: UploadResult) -> None:
+        return None
+
+    def warning(self, name: str, text: str) -> None:
         return None
 
 
@@ -71,6 +76,10 @@ class GuardedReporter:
         with _output_errors_dropped():
             self.inner.file_done(result)
 
+    def warning(self, name: str, text: str) -> None:
+        with _output_errors_dropped():
+            self.inner.warning(name, text)
+
 
 @contextmanager
 def _output_errors_dropped() -> Iterator[None]:
@@ -88,6 +97,7 @@ class UploadOptions:
     mkdir: bool = False  # create a missing `local:DIR`
     # `upload --prune`: the policy the prune after the run applies, planned before uploading
     prune_policy: Policy | None = None
+    strict: bool = False  # an archive of an unrecognised layout is refused, not uploaded
 
 
 def expand_paths(paths: Sequence[Path], *, allow_any: bool = False) -> list[Path]:
@@ -122,8 +132,12 @@ def expand_paths(paths: Sequence[Path], *, allow_any: bool = False) -> list[Path
     return list(unique)
 
 
-def check_archive(path: Path) -> str:
-    """Verify the archive; return its content hash, or raise when it is damaged."""
+def check_archive(path: Path) -> ArchiveReport:
+    """Verify the archive; return the report, or raise when it is damaged.
+
+    An unrecognised layout is not damage: the report says so (`layout`, `warnings`);
+    `check_layout` decides what to do with it.
+    """
     from .verify import verify_file
 
     report = verify_file(path)
@@ -132,14 +146,33 @@ def check_archive(path: Path) -> str:
         error = (
             errors.NotAnArchive if report.error_code == "not_an_archive" else errors.CorruptArchive
         )
+        hint = (
+            "it was not unpacked, to protect this machine; make a new backup in Fermentrack, "
+            "or pass --no-check to upload it unchecked"
+            if report.error_code == "exceeds_limits"
+            else "the backup is damaged: make a new one in Fermentrack, or pass "
+            "--no-check to upload it anyway"
+        )
         raise error(
             f"{path.name}: {problem}; not uploaded",
-            "the backup is damaged: make a new one in Fermentrack, or pass "
-            "--no-check to upload it anyway",
+            hint,
             code=report.error_code or error.code,
         )
     assert report.content_hash is not None
-    return report.content_hash
+    return report
+
+
+def check_layout(path: Path, report: ArchiveReport, *, strict: bool) -> tuple[str, ...]:
+    """The warnings to show for a sound archive; under `strict`, an unrecognised layout
+    raises UnknownLayout instead."""
+    if strict and report.layout == "unknown":
+        raise errors.UnknownLayout(
+            f"{path.name}: not a Fermentrack backup layout this tool recognises; "
+            "not uploaded (--strict)",
+            "check that the folder holds Fermentrack's backups (`fermentrack-backup verify "
+            "FILE` names the layout), or drop --strict to upload it with a warning",
+        )
+    return report.warnings
 
 
 MAX_NAME_BYTES = 255
@@ -393,13 +426,17 @@ class Uploader:
                 )
         if self.options.check:
             with blame("read", path):
-                checked = check_archive(path)
+                report = check_archive(path)
+            warnings = check_layout(path, report, strict=self.options.strict)
+            checked = report.content_hash
             if local_hash not in (None, checked):
                 raise errors.SourceChanged(
                     f"{path} changed while it was being checked; nothing was stored",
                     "wait until Fermentrack has finished writing the backup, then run again",
                 )
             local_hash = checked
+            for warning in warnings:
+                self.reporter.warning(path.name, warning)
         with blame("read", path):
             source = SourceFile.from_path(path, local_hash)
         record = self.record = history.finish_upload(

@@ -1,4 +1,4 @@
-"""Verify a Fermentrack 2 backup archive in one streaming pass.
+"""Verify a Fermentrack backup archive in one streaming pass, and recognise its layout.
 
 `verify_stream` reads an archive from start to end exactly once, in bounded memory:
 
@@ -6,49 +6,77 @@
   so the xz / gzip / zip integrity checks (CRCs, lengths, end-of-stream markers) run;
 * members that would be unsafe to extract are flagged (absolute paths, `..`,
   links that escape the archive root, device files and FIFOs);
-* the Fermentrack data dump is located: a `.json` member that parses to an object
-  with a `file_version` key;
+* every `.json` member is validated as JSON in a streaming pass (`jsonscan`), and the
+  Fermentrack data dump among them decides the layout (`layouts`);
 * the Dropbox-style content hash and the byte size of the whole file are computed
   from the same bytes, so a caller can compare them with a stored copy for free.
 
+Layouts (`ArchiveReport.layout`): `fermentrack2` (members `fermentrack_data.json` and
+`ferment_log_index.csv`), `fermentrack-2.0.0` (a dump object with `file_version`, as
+Fermentrack's backup model writes), `legacy-1.0.0` (a Django `dumpdata` list, or an
+object without `file_version`: what Fermentrack's restore calls version 1.0.0), and
+`unknown`. An unknown layout is not damage: the report is ok, with a warning
+(`apply_strict` makes it an error). A dump that is not valid JSON is damage.
+
+Hostile archives are refused before they cost memory or time (error code
+`exceeds_limits`): an xz dictionary larger than xz -9 uses, content declared (zip) or
+decompressed (tar) beyond `archive_io.expansion_limit`, a tar header over 1 MiB, a zip
+directory too large to hold (`zipcheck`). Zip members whose byte ranges overlap (the
+"overlapping files" zip bomb) are corrupt.
+
 Problems with the archive's content never raise: they are reported in the returned
-`ArchiveReport` (`ok`, `problems`, `error_code`). Only I/O errors of the underlying
-stream propagate (a network error mid-download is not a corrupt archive), and
+`ArchiveReport` (`ok`, `problems`, `error_code`, `warnings`). Only I/O errors of the
+underlying stream propagate (a network error mid-download is not a corrupt archive), and
 `verify_file` raises for a path that cannot be opened.
 
-Tar archives are read with tarfile's stream mode ("r|"), layered on `lzma.LZMAFile` /
+Tar archives are read with tarfile's stream mode ("r|"), layered on `XzReader` /
 `gzip.GzipFile` so they never seek. Zip needs random access (the central directory is
 at the end): `verify_stream` uses the stream directly when it is seekable and otherwise
-copies it into a spooled temporary file first (memory up to 64 MiB, then disk). Callers
+copies it into a spooled temporary file first (memory up to 8 MiB, then disk). Callers
 verifying a remote zip can check `needs_seek(fmt)` to decide how to provide the bytes.
 """
 
 from __future__ import annotations
 
 import gzip
-import json
-import lzma
 import posixpath
 import stat
 import tarfile
 import tempfile
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Final, cast
 
 from . import errors
-from .archive_io import CHUNK_SIZE, HashingReader, SeekHashingReader, TailReader, UnderlyingIOError
+from .archive_io import (
+    CHUNK_SIZE,
+    HashingReader,
+    LimitExceeded,
+    SeekHashingReader,
+    TailReader,
+    UnderlyingIOError,
+    XzReader,
+)
+from .jsonscan import scan_json
+from .layouts import UNKNOWN, DumpCandidates
 from .models import ArchiveReport
+from .zipcheck import ZipOverlap, check_zip_directory, check_zip_layout
 
-MAX_DUMP_SIZE: Final = 256 * 1024 * 1024  # the largest .json member we parse
 MAX_LINK_TARGET: Final = 4096  # bytes of a zip symlink member read as its target
-SPOOL_MAX_MEMORY: Final = 64 * 1024 * 1024
+MEMBER_READ: Final = 256 * 1024  # members are read this much at a time (small: RSS)
+SPOOL_MAX_MEMORY: Final = 8 * 1024 * 1024
+MAX_TAR_HEADER: Final = 1024 * 1024  # a pax / GNU long-name header tarfile reads whole
+MAX_PAX_GLOBAL: Final = 1024 * 1024  # global pax headers tarfile accumulates
+_TAR_SLACK: Final = 2 * tarfile.RECORDSIZE  # tarfile's stream reads ahead this much
 
 CORRUPT: Final = "corrupt_archive"
 NOT_AN_ARCHIVE: Final = "not_an_archive"
 UNSAFE: Final = "unsafe_member"
-NO_DUMP: Final = "no_data_dump"
-_SEVERITY: Final = (NOT_AN_ARCHIVE, CORRUPT, UNSAFE, NO_DUMP)
+EXCEEDS: Final = "exceeds_limits"
+UNKNOWN_LAYOUT: Final = "unknown_layout"  # error code under --strict only
+_SEVERITY: Final = (NOT_AN_ARCHIVE, CORRUPT, EXCEEDS, UNSAFE, UNKNOWN_LAYOUT)
+_UNREADABLE: Final = (NOT_AN_ARCHIVE, CORRUPT, EXCEEDS)  # the layout cannot be told
 
 _MAGIC: Final = {
     "tar.xz": (b"\xfd7zXZ\x00",),
@@ -81,9 +109,8 @@ def needs_seek(fmt: str | None) -> bool:
 class _Findings:
     def __init__(self) -> None:
         self.members = 0
-        self.file_version: Any = None
-        self.dump_member: str | None = None
         self.problems: list[tuple[str, str]] = []  # (error_code, message)
+        self.dumps = DumpCandidates()
 
     def add(self, code: str, message: str) -> None:
         self.problems.append((code, message))
@@ -124,54 +151,53 @@ def _check_link(f: _Findings, name: str, target: str, *, hard: bool) -> None:
         f.add(UNSAFE, f"unsafe member {name!r}: {kind} to {target!r} leaves the archive")
 
 
-def _try_dump(f: _Findings, name: str, data: bytes) -> None:
-    if f.dump_member is not None or data.lstrip()[:1] != b"{":
-        return
-    try:
-        obj = json.loads(data)
-    except (ValueError, RecursionError):
-        return
-    if isinstance(obj, dict) and "file_version" in obj:
-        f.dump_member = name
-        f.file_version = obj["file_version"]
-
-
-def _is_dump_candidate(name: str, size: int) -> bool:
-    return name.lower().endswith(".json") and size <= MAX_DUMP_SIZE
-
-
-def _read_member(f: _Findings, name: str, stream: IO[bytes], size: int) -> None:
-    if f.dump_member is None and _is_dump_candidate(name, size):
-        data = stream.read(MAX_DUMP_SIZE + 1)
-        while stream.read(CHUNK_SIZE):  # a member longer than it claimed: read through
-            pass
-        _try_dump(f, name, data)
-        return
-    while stream.read(CHUNK_SIZE):
+def _read_member(f: _Findings, name: str, stream: IO[bytes]) -> None:
+    """Read a member to its end; a `.json` member is validated on the way."""
+    f.dumps.member(name)
+    if name.lower().endswith(".json"):
+        f.dumps.json_member(name, scan_json(stream.read))
+    while stream.read(MEMBER_READ):
         pass
 
 
-def _decompressor(reader: HashingReader, fmt: str) -> lzma.LZMAFile | gzip.GzipFile:
-    raw = cast(IO[bytes], reader)  # duck-typed: it has the read() both of them use
+def _decompressor(reader: HashingReader, fmt: str) -> XzReader | gzip.GzipFile:
     if fmt == "tar.xz":
-        return lzma.LZMAFile(raw)
+        return XzReader(reader)
+    raw = cast(IO[bytes], reader)  # duck-typed: it has the read() GzipFile uses
     return gzip.GzipFile(fileobj=raw, mode="rb")
 
 
 def _scan_tar(f: _Findings, reader: HashingReader, fmt: str) -> None:
-    with _decompressor(reader, fmt) as decomp:
-        tail = TailReader(decomp)
-        with tarfile.open(fileobj=tail, mode="r|") as tf:  # type: ignore[call-overload]
-            while (info := tf.next()) is not None:
-                tf.members.clear()  # stream mode keeps every TarInfo: keep memory flat
-                f.members += 1
-                _check_tar_member(f, tf, info)
-            end = tf.offset
-        clean = tail.rest_is_zero(end)
-        if clean is None and f.members:
-            f.add(CORRUPT, "corrupt archive: the tar data ends without an end-of-archive marker")
-        elif clean is False:
-            f.add(CORRUPT, "corrupt archive: unreadable tar data after member " + str(f.members))
+    decomp = _decompressor(reader, fmt)
+    tail = TailReader(decomp, lambda: reader.size)
+    # tarfile reads a member's header (pax, long names, sparse maps) into memory whole:
+    # bound what it may read past the end of the previous member's data (the first
+    # member's header is read by open())
+    tail.budget = MAX_TAR_HEADER + _TAR_SLACK
+    with tarfile.open(fileobj=tail, mode="r|") as tf:  # type: ignore[call-overload]
+        pax_seen = 0
+        while True:
+            skip = max(0, tf.offset - tf.fileobj.tell())
+            tail.budget = skip + MAX_TAR_HEADER + _TAR_SLACK
+            info = tf.next()
+            tail.budget = None
+            if info is None:
+                break
+            tf.members.clear()  # stream mode keeps every TarInfo: keep memory flat
+            if len(tf.pax_headers) != pax_seen:
+                pax_seen = len(tf.pax_headers)
+                if sum(len(k) + len(v) for k, v in tf.pax_headers.items()) > MAX_PAX_GLOBAL:
+                    raise LimitExceeded("the global pax headers are larger than 1 MiB")
+            f.members += 1
+            _check_tar_member(f, tf, info)
+        end = tf.offset
+    clean = tail.rest_is_zero(end)
+    if isinstance(decomp, gzip.GzipFile):
+        decomp.close()
+    if clean is None and f.members:
+        f.add(CORRUPT, "corrupt archive: the tar data ends without an end-of-archive marker")
+    elif clean is False:
+        f.add(CORRUPT, "corrupt archive: unreadable tar data after member " + str(f.members))
 
 
 def _check_tar_member(f: _Findings, tf: tarfile.TarFile, info: tarfile.TarInfo) -> None:
@@ -190,33 +216,46 @@ def _check_tar_member(f: _Findings, tf: tarfile.TarFile, info: tarfile.TarInfo) 
         # reading them expanded would let a hostile sparse map yield endless zeros)
         stream = tf.extractfile(info)
         if stream is not None:
-            _read_member(f, name, stream, info.size)
+            _read_member(f, name, stream)
 
 
-def _scan_zip(f: _Findings, fileobj: Any) -> None:
+# --------------------------------------------------------------------------- zip
+
+
+def _scan_zip(f: _Findings, fileobj: Any, size: int) -> None:
+    check_zip_directory(fileobj, size)
     with zipfile.ZipFile(fileobj) as zf:
+        try:
+            check_zip_layout(fileobj, zf, size)
+        except ZipOverlap as exc:
+            f.add(CORRUPT, f"corrupt archive: {exc}")
+            return
         infos = zf.infolist()
         f.members = len(infos)
         for info in infos:
-            name = info.filename
-            problem = _path_problem(name)
-            if problem:
-                f.add(UNSAFE, f"unsafe member {name!r}: {problem}")
-            mode = info.external_attr >> 16
-            unix = info.create_system == 3
-            if unix and stat.S_ISLNK(mode):
-                with zf.open(info) as member:
-                    target = member.read(MAX_LINK_TARGET + 1)
-                    while member.read(CHUNK_SIZE):
-                        pass
-                _check_link(f, name, target.decode("utf-8", "replace"), hard=False)
-                continue
-            if unix and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
-                f.add(UNSAFE, f"unsafe member {name!r}: device file or FIFO")
-            if info.is_dir():
-                continue
-            with zf.open(info) as member:
-                _read_member(f, name, member, info.file_size)
+            _check_zip_member(f, zf, info)
+
+
+def _check_zip_member(f: _Findings, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+    name = info.filename
+    problem = _path_problem(name)
+    if problem:
+        f.add(UNSAFE, f"unsafe member {name!r}: {problem}")
+    mode = info.external_attr >> 16
+    unix = info.create_system == 3
+    if unix and stat.S_ISLNK(mode):
+        with zf.open(info) as member:
+            target = member.read(MAX_LINK_TARGET + 1)
+            while member.read(CHUNK_SIZE):
+                pass
+        _check_link(f, name, target.decode("utf-8", "replace"), hard=False)
+        return
+    if unix and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
+        f.add(UNSAFE, f"unsafe member {name!r}: device file or FIFO")
+    if info.is_dir():
+        return
+    with zf.open(info) as member:
+        _read_member(f, name, member)
 
 
 def _describe(exc: BaseException) -> str:
@@ -253,6 +292,8 @@ def verify_stream(stream: BinaryIO, name: str, *, size: int | None = None) -> Ar
                     _scan_tar(f, reader, fmt)
             except UnderlyingIOError:
                 raise
+            except LimitExceeded as exc:
+                f.add(EXCEEDS, f"not unpacked: {exc}")
             except Exception as exc:  # hostile input can raise almost anything
                 f.add(CORRUPT, f"corrupt archive: {_describe(exc)} (after {f.members} members)")
             reader.drain()
@@ -262,8 +303,15 @@ def verify_stream(stream: BinaryIO, name: str, *, size: int | None = None) -> Ar
 
     if size is not None and size != total:
         f.add(CORRUPT, f"corrupt archive: expected {size} bytes, read {total}")
-    if fmt is not None and not f.problems and f.dump_member is None:
-        f.add(NO_DUMP, "no Fermentrack data dump (a .json member with a file_version key)")
+    layout = dump_member = file_version = None
+    warnings: tuple[str, ...] = ()
+    if fmt is not None and not any(f.has(code) for code in _UNREADABLE):
+        found = f.dumps.recognise()
+        warnings = found.warnings
+        if found.damage is not None:
+            f.add(CORRUPT, f"corrupt archive: {found.damage}")
+        else:
+            layout, dump_member, file_version = found.layout, found.dump_member, found.file_version
     codes = [code for code, _ in f.problems]
     error_code = next((c for c in _SEVERITY if c in codes), None)
     return ArchiveReport(
@@ -271,12 +319,26 @@ def verify_stream(stream: BinaryIO, name: str, *, size: int | None = None) -> Ar
         format=fmt,
         ok=not f.problems,
         members=f.members,
-        file_version=f.file_version,
-        dump_member=f.dump_member,
+        file_version=file_version,
+        dump_member=dump_member,
         size=total,
         content_hash=digest,
         problems=tuple(message for _, message in f.problems),
         error_code=error_code,
+        layout=layout,
+        warnings=warnings,
+    )
+
+
+def apply_strict(report: ArchiveReport) -> ArchiveReport:
+    """Under --strict, an unrecognised layout is an error (`unknown_layout`)."""
+    if not report.ok or report.layout != UNKNOWN:
+        return report
+    return replace(
+        report,
+        ok=False,
+        error_code=UNKNOWN_LAYOUT,
+        problems=(*report.problems, "unrecognised layout, refused by --strict"),
     )
 
 
@@ -290,6 +352,13 @@ def _sniff(f: _Findings, head: bytes, fmt: str) -> bool:
     else:
         f.add(NOT_AN_ARCHIVE, f"not an archive: the data is not {fmt}")
     return False
+
+
+def _zip_problem(f: _Findings, exc: Exception) -> None:
+    if isinstance(exc, LimitExceeded):
+        f.add(EXCEEDS, f"not unpacked: {exc}")
+    else:
+        f.add(CORRUPT, f"corrupt archive: {_describe(exc)}")
 
 
 def _verify_zip(f: _Findings, stream: BinaryIO) -> tuple[int, str]:
@@ -309,9 +378,9 @@ def _verify_zip(f: _Findings, stream: BinaryIO) -> tuple[int, str]:
         try:
             if _sniff(f, spool.read(4), "zip"):
                 spool.seek(0)
-                _scan_zip(f, spool)
+                _scan_zip(f, spool, reader.size)
         except Exception as exc:
-            f.add(CORRUPT, f"corrupt archive: {_describe(exc)}")
+            _zip_problem(f, exc)
     return reader.size, reader.hasher.hexdigest()
 
 
@@ -319,12 +388,13 @@ def _verify_zip_seekable(f: _Findings, stream: BinaryIO) -> tuple[int, str]:
     view = SeekHashingReader(stream)
     try:
         if _sniff(f, view.read(4), "zip"):
+            size = view.seek(0, 2)
             view.seek(0)
-            _scan_zip(f, view)
+            _scan_zip(f, view, size)
     except UnderlyingIOError:
         raise
     except Exception as exc:
-        f.add(CORRUPT, f"corrupt archive: {_describe(exc)}")
+        _zip_problem(f, exc)
     total = view.finish()
     return total, view.hasher.hexdigest()
 

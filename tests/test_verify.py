@@ -232,22 +232,23 @@ def test_a_symlink_that_stays_inside_the_archive_is_fine(tmp_path: Path) -> None
     assert report.dump_member == "backup/dump.json"
 
 
-def test_an_archive_without_a_data_dump_is_flagged(tmp_path: Path) -> None:
+def test_an_archive_without_a_data_dump_is_sound_but_of_unknown_layout(tmp_path: Path) -> None:
     path = tmp_path / "2026-11-27T03.00.00.tar.xz"
     with tarfile.open(path, "w:xz") as tar:
         for name, data in [
             ("data/beer_1_log.csv", b"a,b\n1,2\n"),
             ("other.json", b"[1, 2]"),
-            ("config.json", b'{"version": 3}'),
-            ("broken.json", b"{nope"),
+            ("notes.txt", b"hello"),
         ]:
             ti = tarfile.TarInfo(name)
             ti.size = len(data)
             tar.addfile(ti, io.BytesIO(data))
     report = verify_file(path)
-    assert not report.ok
-    assert report.error_code == "no_data_dump"
-    assert report.members == 4
+    assert report.ok, report.problems
+    assert report.error_code is None
+    assert report.layout == "unknown"
+    assert report.warnings and report.warnings[0].startswith("unrecognised layout")
+    assert report.members == 3
     assert report.file_version is None and report.dump_member is None
 
 
@@ -365,4 +366,5 @@ def test_errors_of_the_underlying_stream_propagate_instead_of_reporting_corrupti
 def test_the_report_serialises_to_json() -> None:
     report = verify_file(SAMPLE).to_json()
     assert report["ok"] is True and report["problems"] == []
+    assert report["layout"] == "fermentrack-2.0.0" and report["warnings"] == []
     assert report["content_hash"] == _content_hash(SAMPLE_BYTES)

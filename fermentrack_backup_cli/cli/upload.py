@@ -120,6 +120,9 @@ def upload(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only errors."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a different stored copy."),
     no_check: bool = typer.Option(False, "--no-check", help="Upload even a damaged archive."),
+    strict: bool = typer.Option(
+        False, "--strict", help="Refuse archives of an unrecognised layout (exit 5)."
+    ),
     lock_timeout: float = typer.Option(
         60.0,
         "--lock-timeout",
@@ -164,12 +167,17 @@ def upload(
     """
     out = setup(json=json, quiet=quiet)
     _apply_overrides(parallel, chunk_size, max_duration)
+    if strict and no_check:
+        raise errors.UsageError(
+            "--strict needs the archive check that --no-check skips", "use one of them"
+        )
     options = UploadOptions(
         overwrite=overwrite,
         check=not no_check,
         lock_timeout=lock_timeout,
         mkdir=mkdir,
         prune_policy=_prune_policy(prune),
+        strict=strict,
     )
     reporter = UploadReporter(out)
     pruned: dict[str, Any] | None = None

@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json as json_lib
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -42,9 +44,12 @@ def verify(
         parser=count_option(1, 100_000, "--latest 1"),
         help="With --remote: the newest N stored backups.",
     ),
+    strict: bool = typer.Option(
+        False, "--strict", help="An unrecognised layout is an error (exit 5), not a warning."
+    ),
     json: bool = JsonOpt,
 ) -> None:
-    """Read every member of each archive and find the Fermentrack data dump.
+    """Read every member of each archive, find the Fermentrack data dump, name the layout.
 
     Example: fermentrack-backup verify --remote --latest 1 --to dropbox
     """
@@ -52,6 +57,11 @@ def verify(
     names = items or []
     if remote or all_ or latest is not None:
         _check_remote_args(names, all_, latest)
+        if strict:
+            raise errors.UsageError(
+                "--strict applies to local archives, not to --remote checks",
+                "verify the local archives with --strict, or drop --strict",
+            )
         with watching(out) as watcher:
             checks = verify_remote(get_app(), to, names, latest=latest, watcher=watcher)
         if json:
@@ -66,10 +76,15 @@ def verify(
             "pass archives or a folder, or --remote NAME / --remote --all with --to",
         )
     reports = verify_paths(get_app(), [Path(n) for n in names], to)
+    if strict:
+        from ..verify import apply_strict  # deferred: tarfile/lzma/zipfile
+
+        reports = [apply_strict(r) for r in reports]
     if json:
         out.data(any_to_json(reports))
     else:
         _show_reports(out, reports)
+    _show_warnings(out, reports, json)
     if any(not r.ok for r in reports):
         raise typer.Exit(ExitCode.VERIFY)
 
@@ -88,16 +103,41 @@ def _check_remote_args(names: list[str], all_: bool, latest: int | None) -> None
         )
 
 
+def _shown(value: Any) -> str:
+    """A file_version as read from the archive, printable whatever it holds."""
+    if isinstance(value, str) and value.isascii() and value.isprintable() and len(value) <= 40:
+        return value
+    text = json_lib.dumps(value)  # escapes control characters, newlines and non-ASCII
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _show_reports(out: Output, reports: list[ArchiveReport]) -> None:
     for r in reports:
         name = Path(r.path).name
         if r.ok:
+            version = (
+                f", file_version {_shown(r.file_version)}" if r.file_version is not None else ""
+            )
             out.line(
-                f"ok: {name} ({r.format}, {r.members} members, file_version "
-                f"{r.file_version}, {human_size(r.size)})"
+                f"ok: {name} ({r.format}, {r.layout}, {r.members} members{version}, "
+                f"{human_size(r.size)})"
             )
         else:
             out.line(f"FAILED: {name}: {'; '.join(r.problems)}")
+
+
+def _show_warnings(out: Output, reports: list[ArchiveReport], json: bool) -> None:
+    """Warnings go to stderr in every mode (with --json they are in the data, too)."""
+    for r in reports:
+        for warning in r.warnings:
+            out.warn(f"{Path(r.path).name}: {warning}")
+    strict_failures = sum(r.error_code == "unknown_layout" for r in reports)
+    if strict_failures and not json:
+        out.fail(
+            f"{strict_failures} archive(s) of an unrecognised layout (--strict)",
+            "check that these are Fermentrack backups (see README, Archive layouts), "
+            "or drop --strict to accept them with a warning",
+        )
 
 
 def _hash_state(c: RemoteCheck) -> str:
