@@ -150,7 +150,7 @@ def _keep_count(value: Any) -> int:
 
 
 def _keep_within(value: Any) -> str:
-    from .backup_time import CalendarDuration  # pure; deferred to keep config imports minimal
+    from .retention.times import CalendarDuration  # pure; deferred to keep config imports minimal
 
     text = _str(value).strip().lower().replace(" ", "")
     try:

@@ -15,10 +15,9 @@ from typing import Any, TypeVar
 
 from . import errors
 from .app import App
-from .backup_time import backup_time
 from .models import Connection, RemoteFile, is_archive_name, iso, parse_iso, utcnow
 from .providers.base import Space, Target
-from .retention import candidates, looks_real
+from .retention import backup_time, candidates, looks_real
 from .retry import RetryPolicy
 
 T = TypeVar("T")

@@ -138,7 +138,7 @@ def check_archive(path: Path) -> ArchiveReport:
     An unrecognised layout is not damage: the report says so (`layout`, `warnings`);
     `check_layout` decides what to do with it.
     """
-    from .verify import verify_file
+    from .archive import verify_file
 
     report = verify_file(path)
     if not report.ok:

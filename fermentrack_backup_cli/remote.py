@@ -25,11 +25,10 @@ from typing import Any, BinaryIO, Protocol, cast
 
 from . import errors
 from .app import App
-from .backup_time import backup_time
 from .fsutil import os_error
 from .models import RemoteFile, is_archive_name, iso, parse_iso, utcnow
 from .providers.base import Target
-from .retention import candidates
+from .retention import backup_time, candidates
 
 CHUNK = 1024 * 1024
 ATTEMPTS = 3  # whole-stream attempts when the connection drops mid-body
@@ -202,7 +201,7 @@ class _Counting:
 def _check_one(
     target: Target, file: RemoteFile, expected: tuple[str | None, str | None], watcher: Watcher
 ) -> RemoteCheck:
-    from .verify import verify_stream  # deferred: tarfile/lzma/zipfile
+    from .archive import verify_stream  # deferred: tarfile/lzma/zipfile
 
     def attempt() -> Any:
         watcher.started(file.name, file.size, 0)

@@ -15,7 +15,7 @@ from .providers.base import Target
 
 def verify_paths(app: App, paths: Sequence[Path], to: str | None) -> list[ArchiveReport]:
     """Check each archive; with `to`, also that the stored copy matches it."""
-    from .verify import verify_file
+    from .archive import verify_file
 
     files = expand_paths(paths, allow_any=True)
     target: Target | None = app.target_for(to)[0] if to is not None else None

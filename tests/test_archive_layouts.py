@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from fermentrack_backup_cli.archive.verify import verify_file
 from fermentrack_backup_cli.errors import ExitCode
-from fermentrack_backup_cli.verify import verify_file
 from tests.cli_helpers import cli, history, run, run_json
 from tests.samples import (
     DUMP_NAME,

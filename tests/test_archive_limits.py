@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from fermentrack_backup_cli.archive_io import EXPANSION_RATIO, XZ_MEMLIMIT
+from fermentrack_backup_cli.archive.readers import EXPANSION_RATIO, XZ_MEMLIMIT
+from fermentrack_backup_cli.archive.verify import verify_file, verify_stream
+from fermentrack_backup_cli.archive.zipcheck import MAX_ZIP_MEMBERS
 from fermentrack_backup_cli.errors import ExitCode
-from fermentrack_backup_cli.verify import verify_file, verify_stream
-from fermentrack_backup_cli.zipcheck import MAX_ZIP_MEMBERS
 from tests.cli_helpers import EXE, cli
 from tests.samples import DUMP_NAME, make_xz_with_dictionary
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fermentrack_backup_cli.jsonscan import (
+from fermentrack_backup_cli.archive.jsonscan import (
     FILE_VERSION_MAX_CHARS,
     MAX_DEPTH,
     JsonInfo,

@@ -10,9 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fermentrack_backup_cli import errors
-from fermentrack_backup_cli.backup_time import CalendarDuration, backup_time
 from fermentrack_backup_cli.models import RemoteFile
-from fermentrack_backup_cli.retention import (
+from fermentrack_backup_cli.retention.plan import (
     LEFT_EMPTY,
     LEFT_NO_NAME_TIME,
     REASON_NEWEST,
@@ -24,6 +23,7 @@ from fermentrack_backup_cli.retention import (
     plan,
     removed,
 )
+from fermentrack_backup_cli.retention.times import CalendarDuration, backup_time
 
 FOLDER = "/Fermentrack Backups"
 BASE = datetime(2024, 1, 1, tzinfo=UTC)

@@ -14,13 +14,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fermentrack_backup_cli import errors
-from fermentrack_backup_cli.contenthash import ContentHasher
-from fermentrack_backup_cli.verify import (
+from fermentrack_backup_cli.archive.verify import (
     archive_format,
     needs_seek,
     verify_file,
     verify_stream,
 )
+from fermentrack_backup_cli.contenthash import ContentHasher
 from tests.samples import (
     DUMP_NAME,
     SAMPLE,

@@ -77,7 +77,7 @@ def verify(
         )
     reports = verify_paths(get_app(), [Path(n) for n in names], to)
     if strict:
-        from ..verify import apply_strict  # deferred: tarfile/lzma/zipfile
+        from ..archive import apply_strict  # deferred: tarfile/lzma/zipfile
 
         reports = [apply_strict(r) for r in reports]
     if json:

@@ -17,7 +17,7 @@ import lzma
 from collections.abc import Callable
 from typing import IO, Any, BinaryIO, Final
 
-from .contenthash import ContentHasher
+from ..contenthash import ContentHasher
 
 CHUNK_SIZE: Final = 1024 * 1024
 GAP_FILL_MAX: Final = 1024 * 1024  # zip: re-read skipped gaps up to this size for the hash

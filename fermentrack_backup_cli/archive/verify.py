@@ -48,8 +48,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import IO, Any, BinaryIO, Final, cast
 
-from . import errors
-from .archive_io import (
+from .. import errors
+from ..models import ArchiveReport
+from .jsonscan import scan_json
+from .layouts import UNKNOWN, DumpCandidates
+from .readers import (
     CHUNK_SIZE,
     HashingReader,
     LimitExceeded,
@@ -58,9 +61,6 @@ from .archive_io import (
     UnderlyingIOError,
     XzReader,
 )
-from .jsonscan import scan_json
-from .layouts import UNKNOWN, DumpCandidates
-from .models import ArchiveReport
 from .zipcheck import ZipOverlap, check_zip_directory, check_zip_layout
 
 MAX_LINK_TARGET: Final = 4096  # bytes of a zip symlink member read as its target

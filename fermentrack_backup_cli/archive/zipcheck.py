@@ -14,7 +14,7 @@ import struct
 import zipfile
 from typing import Any, Final
 
-from .archive_io import EXPANSION_RATIO, LimitExceeded, SeekHashingReader, expansion_limit
+from .readers import EXPANSION_RATIO, LimitExceeded, SeekHashingReader, expansion_limit
 
 MAX_ZIP_MEMBERS: Final = 50_000  # zipfile holds one ZipInfo per entry in memory
 MAX_ZIP_DIRECTORY: Final = 8 * 1024 * 1024  # ... and reads the whole central directory

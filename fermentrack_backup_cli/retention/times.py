@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from . import errors
-from .models import RemoteFile
+from .. import errors
+from ..models import RemoteFile
 
 # --------------------------------------------------------------------------- backup times
 
