@@ -1,18 +1,24 @@
-"""Dropbox content hash with plain hashlib.
+"""The content hash stored files carry: Dropbox's algorithm, with plain hashlib.
 
 SHA-256 over the concatenated SHA-256 digests of each 4 MiB block. Our own module
 because importing anything from the dropbox package loads the whole SDK. The
-block digests are exposed so the upload engine can derive each chunk's hash and
+block digests are exposed so an upload engine can derive each chunk's hash and
 the whole file's hash from one pass over the bytes.
+
+`KIND` names this algorithm: a target declares the kind of hash it reports
+(providers.base.Capabilities.hash_kind) and core code compares a local file's hash
+with a stored one only when the kinds agree. Dropbox computes it on its side; the
+local-folder target uses the same algorithm on the stored file.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
+KIND = "dropbox-content-hash"
 BLOCK_SIZE = 4 * 1024 * 1024
-EMPTY_HASH = hashlib.sha256(b"").hexdigest()
 
 
 class ContentHasher:
@@ -58,3 +64,14 @@ def content_hash(data: bytes | bytearray | memoryview) -> str:
     hasher = ContentHasher()
     hasher.update(data)
     return hasher.hexdigest()
+
+
+def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> tuple[int, str]:
+    """Size and content hash of a file, read once in 4 MiB blocks."""
+    hasher = ContentHasher()
+    with path.open("rb") as handle:
+        while block := handle.read(BLOCK_SIZE):
+            hasher.update(block)
+            if progress is not None:
+                progress(len(block))
+    return hasher.size, hasher.hexdigest()

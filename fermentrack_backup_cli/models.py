@@ -86,6 +86,26 @@ class Connection:
 
 
 @dataclass(frozen=True)
+class Account:
+    """Who a linked account belongs to, as its provider reports it."""
+
+    account_id: str
+    email: str
+    name: str
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """What a successful code exchange returns; only `refresh_token` is ever stored."""
+
+    refresh_token: str
+    account_id: str | None
+
+    def __repr__(self) -> str:
+        return f"TokenGrant(refresh_token=***, account_id={self.account_id!r})"
+
+
+@dataclass(frozen=True)
 class RemoteFile:
     """A file stored at a target, in the target's remote dir."""
 
@@ -137,6 +157,25 @@ class UploadRecord:
             "resumed_from": self.resumed_from,
             "action": self.action,
         }
+
+
+@dataclass(frozen=True)
+class ResumeRecord:
+    """What survives a crash of a resumable upload: enough to continue it in a later run
+    (the session id, the acknowledged prefix and the block digests of that prefix, the
+    local file's identity)."""
+
+    session_id: str
+    kind: str  # the provider's kind of session (Dropbox: sequential | concurrent)
+    local_path: str
+    size: int
+    mtime_ns: int
+    committed: int  # bytes the server acknowledged (a contiguous prefix)
+    digests: bytes  # SHA-256 digests of the full 4 MiB blocks of that prefix
+    created: float = 0.0  # time.time() when the session was started
+
+    def matches(self, local_path: str, size: int, mtime_ns: int) -> bool:
+        return (self.local_path, self.size, self.mtime_ns) == (local_path, size, mtime_ns)
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,10 @@ class RetryPolicy:
     sleep: Callable[[float], None] | None = None  # None: wait on `stop` (tests inject one)
     stop: threading.Event = field(default_factory=threading.Event)  # set on Ctrl-C/SIGTERM
     rng: random.Random = field(default_factory=random.Random)
-    retries: int = 0  # how many retries this policy has allowed so far (for reports)
     service: str = "the server"  # who sends Retry-After, for messages
+    # the server refused the connection's token (revoked, app removed): the one hook that
+    # lets core mark the connection needs_relink, from whichever thread saw it
+    on_refused: Callable[[], None] | None = None
 
     @classmethod
     def for_duration(
@@ -130,6 +132,10 @@ class RetryPolicy:
             self.check_deadline(what)
             try:
                 return func()
+            except errors.NeedsRelink:
+                if self.on_refused is not None:
+                    self.on_refused()
+                raise
             except errors.Transient as exc:
                 # a request cut because the budget ran out: say that, not "connection lost"
                 self.check_deadline(what)
@@ -142,5 +148,4 @@ class RetryPolicy:
                     ) from None
                 wait = self.delay(attempt - 1, exc.retry_after)
                 self._check_wait(wait, exc, what, attempt)
-                self.retries += 1
                 self._wait(wait)

@@ -14,9 +14,6 @@ from fermentrack_backup_cli.cli import app
 
 
 def run(*args: str, input: str | None = None, env: dict[str, str] | None = None) -> Result:
-    from fermentrack_backup_cli.cli.common import state
-
-    state.app = None
     runner = CliRunner()
     return runner.invoke(app, list(args), input=input, env=env, catch_exceptions=False)
 
@@ -61,10 +58,39 @@ def cli(
 
 def history() -> list[Any]:
     """Every upload-history row, newest first, read straight from the database."""
-    from fermentrack_backup_cli.app import App
+    from fermentrack_backup_cli.core.context import Context
 
-    app = App.create()
+    app = Context.create()
     try:
-        return app.history.uploads()
+        return app.db.attempts.list()
     finally:
         app.close()
+
+
+def lock_for(ref: str, timeout: float = 0) -> Any:
+    """The run lock a command with `--to ref` takes (to hold it in a test)."""
+    from fermentrack_backup_cli.core.context import Context
+
+    ctx = Context.create()
+    return ctx.targets.lock(ctx.targets.open(ref).target, timeout)
+
+
+def target_of(ctx: Any, conn: Any, retry: Any = None) -> Any:
+    """The target of a connection, as a command of `ctx`'s run opens it."""
+    return ctx.targets.open_connection(conn, retry=retry).target
+
+
+class QuietReporter:
+    """An upload reporter that shows nothing (a test subclasses what it needs)."""
+
+    def file_started(self, name: str, size: int) -> None:
+        return None
+
+    def advance(self, nbytes: int) -> None:
+        return None
+
+    def file_done(self, result: Any) -> None:
+        return None
+
+    def warning(self, name: str, text: str) -> None:
+        return None

@@ -44,11 +44,6 @@ def isolated_home(
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("COLUMNS", "200")
     monkeypatch.setenv("TERM", "dumb")
-    from fermentrack_backup_cli.cli.common import state
-
-    state.app = None
-    state.config = None
-    state.debug = False
     yield home
 
 
@@ -155,11 +150,11 @@ def make_dropbox_conn(fake_dropbox: Any) -> Callable[..., Any]:
     def make(label: str = "dropbox", store: str = "keyring", pkce: bool = False) -> Any:
         import uuid
 
-        from fermentrack_backup_cli.app import App
         from fermentrack_backup_cli.auth.tokens import open_store
+        from fermentrack_backup_cli.core.context import Context
         from fermentrack_backup_cli.models import Connection
 
-        app = App.create()
+        app = Context.create()
         conn = Connection(
             id=str(uuid.uuid4()),
             provider="dropbox",
@@ -172,7 +167,7 @@ def make_dropbox_conn(fake_dropbox: Any) -> Callable[..., Any]:
         open_store(store, app.dirs.token_file).set(
             conn.id, fake_dropbox.issue_refresh_token(pkce=pkce)
         )
-        app.history.add_connection(conn)
+        app.db.connections.add(conn)
         app.close()
         return conn
 

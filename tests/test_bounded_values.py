@@ -12,17 +12,20 @@ import pytest
 
 from fermentrack_backup_cli import errors
 from fermentrack_backup_cli.config import (
-    MAX_FILE_BYTES,
     Settings,
     finite_number,
     load_file,
     parse_duration,
     read_env_file,
-    validate,
     whole_number,
 )
+from fermentrack_backup_cli.config.files import MAX_FILE_BYTES
+from fermentrack_backup_cli.core.settings import all_keys
 from fermentrack_backup_cli.errors import ExitCode
 from tests.cli_helpers import cli, run
+
+KEYS = all_keys()
+validate = KEYS.validate
 
 NOT_FINITE = ("nan", "NaN", "inf", "-inf", "infinity", "1e400")
 
@@ -97,14 +100,14 @@ def test_config_toml_refuses_numbers_that_are_not_what_the_key_means(
     path = tmp_path / "config.toml"
     path.write_text(toml)
     with pytest.raises(errors.InvalidValue) as info:
-        load_file(path)
+        load_file(path, KEYS)
     assert key in info.value.message
     assert info.value.exit_code == ExitCode.USAGE
 
 
 def test_an_integer_setting_from_the_environment_must_be_a_plain_integer(tmp_path: Path) -> None:
     settings = Settings.load(
-        tmp_path / "config.toml", environ={"FERMENTRACK_BACKUP_CALLBACK_PORT": "5e4"}
+        tmp_path / "config.toml", KEYS, environ={"FERMENTRACK_BACKUP_CALLBACK_PORT": "5e4"}
     )
     with pytest.raises(errors.InvalidValue):
         settings.get("oauth.callback_port")
@@ -195,12 +198,12 @@ def test_uploads_limit_of_10_to_the_23_no_longer_reaches_sqlite() -> None:
 
 
 def test_a_huge_limit_given_to_the_history_directly_is_a_clean_error() -> None:
-    from fermentrack_backup_cli.app import App
+    from fermentrack_backup_cli.core.context import Context
 
-    app = App.create()
+    app = Context.create()
     try:
         with pytest.raises(errors.BackupError) as info:
-            app.history.uploads(limit=10**23)
+            app.db.attempts.list(limit=10**23)
     finally:
         app.close()
     assert info.value.exit_code == ExitCode.USAGE
@@ -248,7 +251,7 @@ def test_a_fifo_is_refused_even_when_a_writer_keeps_it_open(fifo: Path) -> None:
     writer = subprocess.Popen(["sh", "-c", f"exec 3>'{fifo}'; sleep 30"])
     try:
         with pytest.raises(errors.ConfigError, match="not a regular file"):
-            load_file(fifo)
+            load_file(fifo, KEYS)
     finally:
         writer.kill()
         writer.wait()
@@ -258,7 +261,7 @@ def test_config_and_env_files_over_1_mib_are_refused(tmp_path: Path) -> None:
     big = tmp_path / "big.toml"
     big.write_bytes(b"# padding\n" * (MAX_FILE_BYTES // 10 + 1))
     with pytest.raises(errors.ConfigError, match="larger than 1 MiB"):
-        load_file(big)
+        load_file(big, KEYS)
     with pytest.raises(errors.ConfigError, match="larger than 1 MiB"):
         read_env_file(big)
 
@@ -266,7 +269,7 @@ def test_config_and_env_files_over_1_mib_are_refused(tmp_path: Path) -> None:
 def test_a_device_or_a_directory_is_not_a_config_file(tmp_path: Path) -> None:
     for path in (Path("/dev/zero"), tmp_path):
         with pytest.raises(errors.ConfigError, match="not a regular file"):
-            load_file(path)
+            load_file(path, KEYS)
 
 
 def test_a_symlink_to_a_regular_config_file_is_still_read(tmp_path: Path) -> None:
@@ -274,7 +277,7 @@ def test_a_symlink_to_a_regular_config_file_is_still_read(tmp_path: Path) -> Non
     real.write_text('remote_folder = "/Elsewhere"\n')
     link = tmp_path / "config.toml"
     link.symlink_to(real)
-    assert load_file(link) == {"remote_folder": "/Elsewhere"}
+    assert load_file(link, KEYS) == {"remote_folder": "/Elsewhere"}
 
 
 def test_a_non_utf8_env_file_is_a_config_error_with_a_hint(
@@ -290,4 +293,4 @@ def test_a_non_utf8_env_file_is_a_config_error_with_a_hint(
 
 
 def test_a_missing_config_file_is_still_an_empty_config(tmp_path: Path) -> None:
-    assert load_file(tmp_path / "absent.toml") == {}
+    assert load_file(tmp_path / "absent.toml", KEYS) == {}

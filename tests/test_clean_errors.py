@@ -12,7 +12,7 @@ import pytest
 
 from fermentrack_backup_cli import errors
 from fermentrack_backup_cli.errors import ExitCode
-from fermentrack_backup_cli.history import History
+from fermentrack_backup_cli.store import Database as History
 from tests.cli_helpers import cli, run
 
 
@@ -142,7 +142,7 @@ def test_a_too_large_number_bound_by_sqlite_is_a_clean_error(home: Path) -> None
     history = History(home / "data" / "history.sqlite3")
     try:
         with pytest.raises(errors.BackupError) as info:
-            history.start_upload("c", "/x.tar.xz", None, 10**23)
+            history.attempts.start("c", "/x.tar.xz", None, 10**23)
     finally:
         history.close()
     assert info.value.exit_code == ExitCode.USAGE
@@ -177,7 +177,7 @@ def test_a_home_whose_name_is_too_long_is_one_line_not_unexpected(
 def test_a_stray_os_error_names_its_path_and_gives_a_hint() -> None:
     import errno
 
-    from fermentrack_backup_cli.cli.common import stray_os_error
+    from fermentrack_backup_cli.cli.boundary import stray_os_error
 
     mapped = stray_os_error(OSError(errno.EIO, "Input/output error", "/mnt/usb/x"))
     assert "/mnt/usb/x" in mapped.message and "Input/output error" in mapped.message

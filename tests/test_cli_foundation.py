@@ -300,7 +300,7 @@ def test_target_full_removes_the_partial_file(
     def fail_write(fd: int, data: bytes) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    from fermentrack_backup_cli.providers import local
+    from fermentrack_backup_cli.providers.local import target as local
 
     class FullFile:
         def __init__(self, *a: object, **k: object) -> None:

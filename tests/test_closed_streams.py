@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from fermentrack_backup_cli.app import App
+from fermentrack_backup_cli.core.context import Context
+from fermentrack_backup_cli.core.upload import UploadOptions, upload
 from fermentrack_backup_cli.errors import ExitCode
 from fermentrack_backup_cli.models import UploadResult
 from fermentrack_backup_cli.output import Output, UploadReporter
-from fermentrack_backup_cli.pipeline import UploadOptions, upload
 from tests.cli_helpers import EXE, history
 from tests.samples import make_backup
 
@@ -168,13 +168,18 @@ class ExplodingReporter:
 def test_the_pipeline_never_records_a_reporter_error_as_an_archive_failure(
     three: Path, tmp_path: Path
 ) -> None:
-    app = App.create()
+    app = Context.create()
     reporter = ExplodingReporter()
     try:
         results = upload(
-            app, [three], f"local:{tmp_path / 'dest'}", UploadOptions(mkdir=True), reporter
+            app.targets,
+            app.db,
+            [three],
+            f"local:{tmp_path / 'dest'}",
+            UploadOptions(mkdir=True),
+            reporter,
         )
-        rows = app.history.uploads()
+        rows = app.db.attempts.list()
     finally:
         app.close()
     assert reporter.calls >= 6

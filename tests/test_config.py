@@ -10,11 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fermentrack_backup_cli import errors
-from fermentrack_backup_cli.config import KEYS, Settings, load_file, parse_duration, save_file
+from fermentrack_backup_cli.config import Settings, load_file, parse_duration, save_file
+from fermentrack_backup_cli.core.settings import all_keys
+
+KEYS = all_keys()
 
 
 def test_defaults_apply_when_nothing_is_set(tmp_path: Path) -> None:
-    s = Settings.load(tmp_path / "config.toml", environ={})
+    s = Settings.load(tmp_path / "config.toml", KEYS, environ={})
     assert s.get("remote_folder") == "/Fermentrack Backups"
     assert s.get("oauth.callback_port") == 53682
     assert s.source("remote_folder") == "default"
@@ -22,7 +25,7 @@ def test_defaults_apply_when_nothing_is_set(tmp_path: Path) -> None:
 
 def test_set_writes_atomically_with_mode_0600_and_a_schema_version(tmp_path: Path) -> None:
     path = tmp_path / "c" / "config.toml"
-    s = Settings.load(path, environ={})
+    s = Settings.load(path, KEYS, environ={})
     s.set("dropbox.app_key", "abc123")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     text = path.read_text()
@@ -35,7 +38,7 @@ def test_precedence_is_option_then_env_then_file_then_env_file(tmp_path: Path) -
     env_file = tmp_path / ".django"
     env_file.write_text('# comment\nDROPBOX_APP_KEY="from-env-file"\nOTHER=1\n')
     path = tmp_path / "config.toml"
-    s = Settings.load(path, environ={})
+    s = Settings.load(path, KEYS, environ={})
     s.set("env_file", str(env_file))
     assert (s.get("dropbox.app_key"), s.source("dropbox.app_key")) == ("from-env-file", "env_file")
     s.set("dropbox.app_key", "from-config")
@@ -47,7 +50,7 @@ def test_precedence_is_option_then_env_then_file_then_env_file(tmp_path: Path) -
 
 
 def test_unknown_key_is_rejected_with_the_list_of_valid_keys(tmp_path: Path) -> None:
-    s = Settings.load(tmp_path / "config.toml", environ={})
+    s = Settings.load(tmp_path / "config.toml", KEYS, environ={})
     with pytest.raises(errors.UnknownConfigKey) as info:
         s.set("dropbox.app_kee", "x")
     assert "dropbox.app_key" in (info.value.hint or "")
@@ -65,7 +68,7 @@ def test_unknown_key_is_rejected_with_the_list_of_valid_keys(tmp_path: Path) -> 
     ],
 )
 def test_bad_values_are_rejected(tmp_path: Path, key: str, value: str) -> None:
-    s = Settings.load(tmp_path / "config.toml", environ={})
+    s = Settings.load(tmp_path / "config.toml", KEYS, environ={})
     with pytest.raises(errors.InvalidValue):
         s.set(key, value)
     assert not (tmp_path / "config.toml").exists()
@@ -75,7 +78,7 @@ def test_malformed_toml_names_the_file_and_line(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('remote_folder = "/ok"\nthis is not toml\n')
     with pytest.raises(errors.ConfigError) as info:
-        load_file(path)
+        load_file(path, KEYS)
     assert str(path) in info.value.message
     assert "line 2" in info.value.message
 
@@ -84,11 +87,13 @@ def test_unknown_key_in_file_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text("schema_version = 1\nbogus = 1\n")
     with pytest.raises(errors.UnknownConfigKey):
-        load_file(path)
+        load_file(path, KEYS)
 
 
 def test_show_masks_the_app_secret(tmp_path: Path) -> None:
-    s = Settings.load(tmp_path / "config.toml", environ={"DROPBOX_APP_SECRET": "s3cr3t-value"})
+    s = Settings.load(
+        tmp_path / "config.toml", KEYS, environ={"DROPBOX_APP_SECRET": "s3cr3t-value"}
+    )
     rows = {r["key"]: r for r in s.show()}
     assert rows["dropbox.app_secret"]["value"] == "***"
     assert "s3cr3t-value" not in repr(s.show())
@@ -116,5 +121,5 @@ def test_config_round_trips_through_tomli_w_and_tomllib(
     path = tmp_path_factory.mktemp("cfg") / "config.toml"
     values = {"dropbox.app_key": app_key, "oauth.callback_port": port, "retention.keep_daily": keep}
     save_file(path, values)
-    assert load_file(path) == values
-    assert set(values) <= set(KEYS)
+    assert load_file(path, KEYS) == values
+    assert set(values) <= set(KEYS.names())

@@ -27,9 +27,9 @@ class Stored:
 
 
 def _local(tmp_path: Path) -> Stored:
-    from fermentrack_backup_cli.providers.local import LocalTarget
+    from fermentrack_backup_cli.providers.local.target import LocalTarget
 
-    target = LocalTarget(tmp_path / "usb", DEFAULT_REMOTE_FOLDER)
+    target = LocalTarget(tmp_path / "usb", DEFAULT_REMOTE_FOLDER, "local")
     target.folder.mkdir(parents=True)
 
     def put(name: str, data: bytes) -> None:
@@ -39,12 +39,12 @@ def _local(tmp_path: Path) -> Stored:
 
 
 def _dropbox(request: pytest.FixtureRequest) -> Stored:
-    from fermentrack_backup_cli.app import App
-    from fermentrack_backup_cli.dropbox_wiring import dropbox_target
+    from fermentrack_backup_cli.core.context import Context
+    from tests.cli_helpers import target_of
 
     fake = request.getfixturevalue("fake_dropbox")
     conn = request.getfixturevalue("make_dropbox_conn")()
-    target = dropbox_target(App.create(), conn)
+    target = target_of(Context.create(), conn)
 
     def put(name: str, data: bytes) -> None:
         fake.put_file(f"{DEFAULT_REMOTE_FOLDER}/{name}", data)

@@ -17,7 +17,7 @@ import pytest
 
 from fermentrack_backup_cli import errors
 from fermentrack_backup_cli.retry import Deadline, RetryPolicy
-from tests.cli_helpers import cli, history
+from tests.cli_helpers import cli, history, target_of
 
 MIB = 1024 * 1024
 FOLDER = "/Fermentrack Backups"
@@ -222,12 +222,11 @@ def test_a_malformed_listing_fails_an_upload_with_one_error_and_hint(
 
 @pytest.fixture
 def target(fake_dropbox: Any, make_dropbox_conn: Any) -> Any:
-    from fermentrack_backup_cli.app import App
-    from fermentrack_backup_cli.dropbox_wiring import dropbox_target
+    from fermentrack_backup_cli.core.context import Context
 
     conn = make_dropbox_conn()
-    app = App.create()
-    yield lambda seconds: dropbox_target(
+    app = Context.create()
+    yield lambda seconds: target_of(
         app, conn, RetryPolicy(max_attempts=3, deadline=Deadline.after(seconds, "2s"))
     )
     app.close()
@@ -236,15 +235,14 @@ def target(fake_dropbox: Any, make_dropbox_conn: Any) -> Any:
 def test_every_target_of_one_run_shares_the_deadline_counted_from_the_run_start(
     make_dropbox_conn: Any,
 ) -> None:
-    from fermentrack_backup_cli.app import App
-    from fermentrack_backup_cli.dropbox_wiring import dropbox_target
+    from fermentrack_backup_cli.core.context import Context
 
     conn = make_dropbox_conn()
-    app = App.create()
+    app = Context.create()
     app.settings.overrides["upload.max_duration"] = "10s"
-    first = dropbox_target(app, conn)  # the upload's
+    first = target_of(app, conn)  # the upload's
     time.sleep(0.01)
-    second = dropbox_target(app, conn)  # `upload --prune`'s, built later in the same run
+    second = target_of(app, conn)  # `upload --prune`'s, built later in the same run
     app.close()
     assert first.retry.deadline == second.retry.deadline == Deadline(app.started + 10, "10s")
 

@@ -7,14 +7,13 @@ from typing import Any
 import pytest
 
 from fermentrack_backup_cli import errors
-from fermentrack_backup_cli.app import App
+from fermentrack_backup_cli.core.context import Context
 
 
 def target(make_dropbox_conn: Any) -> Any:
-    from fermentrack_backup_cli.dropbox_wiring import dropbox_target
+    from tests.cli_helpers import target_of
 
-    app = App.create()
-    return dropbox_target(app, make_dropbox_conn())
+    return target_of(Context.create(), make_dropbox_conn())
 
 
 def test_listing_paginates_over_thousands_of_files(

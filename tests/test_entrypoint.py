@@ -13,7 +13,7 @@ import pytest
 
 from fermentrack_backup_cli import __version__
 from fermentrack_backup_cli.errors import ExitCode
-from tests.cli_helpers import EXE, cli
+from tests.cli_helpers import EXE, cli, lock_for
 
 
 def test_version_from_the_console_script_and_python_m(subprocess_env: dict[str, str]) -> None:
@@ -160,12 +160,10 @@ def test_two_uploads_at_once_store_once_and_the_second_waits_or_reports_locked(
 def test_a_held_lock_gives_the_locked_exit_code(
     subprocess_env: dict[str, str], sample: Path, tmp_path: Path
 ) -> None:
-    from fermentrack_backup_cli.app import App
 
     dest = tmp_path / "dest"
     dest.mkdir()
-    app = App.create()
-    with app.lock(f"local:{dest}", 0):
+    with lock_for(f"local:{dest}"):
         result = cli(
             "upload",
             str(sample),
@@ -185,11 +183,9 @@ def test_sigterm_while_waiting_exits_with_the_cancelled_code(
     import signal
     import time
 
-    from fermentrack_backup_cli.app import App
-
     dest = tmp_path / "dest"
     dest.mkdir()
-    with App.create().lock(f"local:{dest}", 0):
+    with lock_for(f"local:{dest}"):
         proc = subprocess.Popen(
             [EXE, "upload", str(sample), "--to", f"local:{dest}"],
             env=subprocess_env,
@@ -247,15 +243,12 @@ def test_on_a_terminal_upload_and_download_draw_progress_without_crashing(
 def test_a_linked_folder_and_local_dir_to_it_share_one_lock(
     subprocess_env: dict[str, str], sample: Path, tmp_path: Path
 ) -> None:
-    from fermentrack_backup_cli.app import App
 
     dest = tmp_path / "usb"
     dest.mkdir()
     assert cli("link", "local", str(dest), "--label", "usb", env=subprocess_env).returncode == 0
-    app = App.create()
-    with app.lock(f"local:{dest}", 0):
+    with lock_for(f"local:{dest}"):
         result = cli(
             "upload", str(sample), "--to", "usb", "--lock-timeout", "0.5", env=subprocess_env
         )
-    app.close()
     assert result.returncode == ExitCode.LOCKED

@@ -45,7 +45,7 @@ class FakeBrowser:
 @pytest.fixture
 def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeBrowser]:
     fake = FakeBrowser()
-    monkeypatch.setattr("fermentrack_backup_cli.cli.link_dropbox._open_browser", fake.open)
+    monkeypatch.setattr("fermentrack_backup_cli.cli.link._open_browser", fake.open)
     yield fake
     for thread in fake.threads:
         thread.join(10)

@@ -20,15 +20,15 @@ def paste(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
     """In-process headless runs: capture the attempt, then paste what `answer(start)` gives."""
     answers: list[Any] = []
 
-    def announce(out: Any, start: Any, port: int) -> None:
+    def announce(out: Any, spec: Any, start: Any, port: int) -> None:
         answers.append(start)
 
-    def read_line(out: Any) -> str:
+    def read_line(spec: Any) -> str:
         start = answers.pop()
         return str(answers.pop(0)(start))
 
-    monkeypatch.setattr("fermentrack_backup_cli.cli.link_dropbox._announce_headless", announce)
-    monkeypatch.setattr("fermentrack_backup_cli.cli.link_dropbox._read_line", read_line)
+    monkeypatch.setattr("fermentrack_backup_cli.cli.link._announce_headless", announce)
+    monkeypatch.setattr("fermentrack_backup_cli.cli.link._read_line", read_line)
     return answers
 
 

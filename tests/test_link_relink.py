@@ -84,10 +84,10 @@ def test_relinking_revokes_the_refresh_token_it_replaces(
     fake_dropbox: Any, make_dropbox_conn: Callable[..., Any]
 ) -> None:
     conn = make_dropbox_conn()
-    from fermentrack_backup_cli.app import App
     from fermentrack_backup_cli.auth.tokens import open_store
+    from fermentrack_backup_cli.core.context import Context
 
-    app = App.create()
+    app = Context.create()
     old_token = open_store("keyring", app.dirs.token_file).get(conn.id)
     app.close()
     assert old_token is not None

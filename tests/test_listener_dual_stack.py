@@ -84,7 +84,7 @@ def test_link_fails_with_port_busy_before_any_browser_opens_when_ipv6_is_taken(
 ) -> None:
     opened: list[str] = []
     monkeypatch.setattr(
-        "fermentrack_backup_cli.cli.link_dropbox._open_browser", lambda url: opened.append(url)
+        "fermentrack_backup_cli.cli.link._open_browser", lambda url: opened.append(url)
     )
     result = run("link", "dropbox", "--browser", "--port", str(held_v6_port), "--timeout", "5")
     assert result.exit_code == ExitCode.USAGE

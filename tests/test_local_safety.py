@@ -20,14 +20,14 @@ from pathlib import Path
 import pytest
 
 from fermentrack_backup_cli import errors
-from fermentrack_backup_cli.app import App
 from fermentrack_backup_cli.config import DEFAULT_REMOTE_FOLDER
+from fermentrack_backup_cli.core.context import Context
+from fermentrack_backup_cli.core.download import part_path
 from fermentrack_backup_cli.errors import ExitCode
 from fermentrack_backup_cli.fsutil import TEMP_NAME, atomic_write, create_new, create_temp, os_error
 from fermentrack_backup_cli.providers.base import SourceFile
-from fermentrack_backup_cli.providers.local import LocalTarget
-from fermentrack_backup_cli.restore import part_path
-from tests.cli_helpers import EXE, cli, history, run, run_json
+from fermentrack_backup_cli.providers.local.target import LocalTarget
+from tests.cli_helpers import EXE, cli, history, lock_for, run, run_json
 from tests.samples import SAMPLE
 
 MIB = 1024 * 1024
@@ -230,9 +230,9 @@ def _leave_a_killed_copy(env: dict[str, str], root: Path, tmp_path: Path) -> Pat
         import os, signal
         from pathlib import Path
         from fermentrack_backup_cli.providers.base import SourceFile
-        from fermentrack_backup_cli.providers.local import LocalTarget
+        from fermentrack_backup_cli.providers.local.target import LocalTarget
 
-        target = LocalTarget(Path({str(root)!r}), {DEFAULT_REMOTE_FOLDER!r})
+        target = LocalTarget(Path({str(root)!r}), {DEFAULT_REMOTE_FOLDER!r}, "local")
         source = SourceFile.from_path(Path({str(big)!r}))
         target.upload(source, overwrite=False, progress=lambda n: os.kill(os.getpid(), 9))
     """)
@@ -256,7 +256,7 @@ def test_the_next_upload_removes_temp_files_a_killed_copy_left(
     others = [".notes.part", "keep.part", ".fbk-notes.part", f".fbk-{'0' * 16}.part"]
     for name in others:
         (folder / name).write_bytes(b"not ours to remove")
-    with App.create().lock(f"local:{root}", 0):  # a run holding the lock may be writing them
+    with lock_for(f"local:{root}"):  # a run holding the lock may be writing them
         locked = cli(
             "upload",
             str(SAMPLE),
@@ -279,7 +279,7 @@ def test_the_next_upload_removes_temp_files_a_killed_copy_left(
 
 def _target(tmp_path: Path) -> LocalTarget:
     (tmp_path / "usb").mkdir()
-    return LocalTarget(tmp_path / "usb", DEFAULT_REMOTE_FOLDER)
+    return LocalTarget(tmp_path / "usb", DEFAULT_REMOTE_FOLDER, "local")
 
 
 def test_a_source_deleted_mid_copy_is_not_committed(tmp_path: Path) -> None:
@@ -317,20 +317,23 @@ def test_a_source_replaced_mid_copy_by_a_same_size_same_mtime_file_is_not_commit
 
 
 def test_a_source_deleted_mid_copy_is_recorded_as_a_failed_upload(tmp_path: Path) -> None:
-    from fermentrack_backup_cli.pipeline import NullReporter, UploadOptions, upload
+    from fermentrack_backup_cli.core.upload import UploadOptions, upload
+    from tests.cli_helpers import QuietReporter
 
     src = tmp_path / "a.tar.xz"
     src.write_bytes(os.urandom(5 * MIB))
     dest = tmp_path / "usb"
     dest.mkdir()
 
-    class Deleting(NullReporter):
+    class Deleting(QuietReporter):
         def advance(self, nbytes: int) -> None:
             src.unlink(missing_ok=True)
 
-    app = App.create()
+    app = Context.create()
     try:
-        (result,) = upload(app, [src], f"local:{dest}", UploadOptions(check=False), Deleting())
+        (result,) = upload(
+            app.targets, app.db, [src], f"local:{dest}", UploadOptions(check=False), Deleting()
+        )
     finally:
         app.close()
     assert (result.status, result.error_code) == ("failed", "source_changed")
@@ -348,14 +351,12 @@ def test_the_same_folder_through_a_symlink_takes_the_same_lock(
     real.mkdir()
     alias = tmp_path / "alias"
     alias.symlink_to(real)
-    app = App.create()
-    assert app.lock(f"local:{alias}", 0).path == app.lock(f"local:{real}", 0).path
-    with app.lock(f"local:{real}", 0):
+    assert lock_for(f"local:{alias}").path == lock_for(f"local:{real}").path
+    with lock_for(f"local:{real}"):
         result = cli(
             "upload", str(SAMPLE), "--to", f"local:{alias}", "--lock-timeout", "0.5",
             env=subprocess_env,
         )  # fmt: skip
-    app.close()
     assert result.returncode == ExitCode.LOCKED
     assert str(real) in result.stderr
 
@@ -545,10 +546,10 @@ def test_a_drive_mounted_again_with_a_new_device_id_is_still_accepted(
     tmp_path: Path, stick: Path, subprocess_env: dict[str, str]
 ) -> None:
     _link_stick(subprocess_env, tmp_path, stick)
-    app = App.create()
-    (conn,) = app.history.connections()
+    app = Context.create()
+    (conn,) = app.db.connections.all()
     # plugged into another port: same mount point, another device number
-    app.history.update_connection(conn.id, device=stick.stat().st_dev + 1)
+    app.db.connections.update(conn.id, device=stick.stat().st_dev + 1)
     app.close()
     result = cli("upload", str(SAMPLE), "--to", "usb", "--overwrite", env=subprocess_env)
     assert result.returncode == 0, result.stderr
@@ -558,16 +559,17 @@ def test_a_connection_linked_before_filesystems_were_recorded_is_not_checked(
     tmp_path: Path, stick: Path, subprocess_env: dict[str, str]
 ) -> None:
     mount = _link_stick(subprocess_env, tmp_path, stick)
-    app = App.create()
-    (conn,) = app.history.connections()
-    app.history.update_connection(conn.id, device=None, mount_point=None)
+    app = Context.create()
+    (conn,) = app.db.connections.all()
+    app.db.connections.update(conn.id, device=None, mount_point=None)
     app.close()
     _unmount(mount)
     assert cli("upload", str(SAMPLE), "--to", "usb", env=subprocess_env).returncode == 0
 
 
 def test_a_version_4_database_gains_an_empty_filesystem_record(tmp_path: Path) -> None:
-    from fermentrack_backup_cli.history import MIGRATIONS, History
+    from fermentrack_backup_cli.store import Database as History
+    from fermentrack_backup_cli.store.migrations import MIGRATIONS
 
     db = tmp_path / "h.sqlite3"
     raw = sqlite3.connect(db)
@@ -579,7 +581,7 @@ def test_a_version_4_database_gains_an_empty_filesystem_record(tmp_path: Path) -
     raw.commit()
     raw.close()
     h = History(db)
-    (conn,) = h.connections()
+    (conn,) = h.connections.all()
     assert (conn.label, conn.device, conn.mount_point, conn.filesystem) == (
         "usb",
         None,

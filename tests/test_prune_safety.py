@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from fermentrack_backup_cli.app import App
 from fermentrack_backup_cli.config import DEFAULT_REMOTE_FOLDER
+from fermentrack_backup_cli.core.context import Context
+from fermentrack_backup_cli.core.prune import apply_policy
 from fermentrack_backup_cli.errors import ClockWrong, ExitCode
 from fermentrack_backup_cli.models import iso
-from fermentrack_backup_cli.prune import apply_policy
 from fermentrack_backup_cli.retention import Policy
 from tests.cli_helpers import cli, history, run, run_json
 from tests.samples import make_backup
@@ -69,9 +69,9 @@ def seven_nights(where: Where, tmp_path: Path, *, ahead: timedelta = timedelta(0
 def shift_history(delta: timedelta) -> None:
     """Move every recorded run by `delta`: what the history looks like to a Pi whose clock
     has since gone back (a dead RTC battery, no NTP yet)."""
-    app = App.create()
-    path = app.history.path
-    rows = app.history.db.execute("SELECT id, finished_at FROM uploads").fetchall()
+    app = Context.create()
+    path = app.db.path
+    rows = app.db.sql.execute("SELECT id, finished_at FROM uploads").fetchall()
     app.close()
     db = sqlite3.connect(path)
     with db:
@@ -145,16 +145,16 @@ def test_a_clock_reset_to_1970_names_the_evidence(tmp_path: Path) -> None:
     where = Where(f"local:{root}", root=root)
     real = seven_nights(where, tmp_path)
     last = history()[0].finished_at
-    app = App.create()
-    target, target_id = app.target_for(where.to)
+    app = Context.create()
+    opened = app.targets.open(where.to)
     with pytest.raises(ClockWrong) as caught:
         apply_policy(
-            app, target, target_id, Policy(keep_daily=3), now=datetime(1970, 1, 1, tzinfo=UTC)
+            app.targets, opened, Policy(keep_daily=3), now=datetime(1970, 1, 1, tzinfo=UTC)
         )
     app.close()
     assert caught.value.message == (
-        f"refusing to prune {target.description}: the system clock says 1970-01-01T00:00:00Z "
-        f"but a backup was uploaded at {iso(last)}; nothing was deleted"
+        f"refusing to prune {opened.target.description}: the system clock says "
+        f"1970-01-01T00:00:00Z but a backup was uploaded at {iso(last)}; nothing was deleted"
     )
     assert caught.value.hint is not None and "then prune again" in caught.value.hint
     assert where.names() == sorted(real)

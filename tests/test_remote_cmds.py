@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from fermentrack_backup_cli.app import App
 from fermentrack_backup_cli.config import DEFAULT_REMOTE_FOLDER
 from fermentrack_backup_cli.contenthash import content_hash
+from fermentrack_backup_cli.core.context import Context
+from fermentrack_backup_cli.core.download import part_path
 from fermentrack_backup_cli.errors import ExitCode
-from fermentrack_backup_cli.restore import part_path
 from tests.cli_helpers import run, run_json
 from tests.samples import flip_byte, make_backup
 
@@ -314,8 +314,8 @@ def test_prune_deletes_only_old_backups_and_records_each_deletion(
     )
     if where.fake is not None:
         assert where.fake.requests_to("files/delete_batch")
-    app = App.create()
-    rows = app.history.uploads(action="delete")
+    app = Context.create()
+    rows = app.db.attempts.list(action="delete")
     app.close()
     assert sorted(Path(r.remote_path or "").name for r in rows) == sorted(p.name for p in paths[:3])
     assert {r.status for r in rows} == {"completed"}
@@ -346,14 +346,14 @@ def test_prune_uses_the_policy_saved_in_the_config(local: Where, tmp_path: Path)
 def test_prune_after_upload_applies_the_config_policy_or_nothing(
     local: Where, tmp_path: Path
 ) -> None:
-    from fermentrack_backup_cli.prune import prune_after_upload
+    from fermentrack_backup_cli.core.prune import prune_after_upload
 
     paths = upload(local, tmp_path, 0, 1, 2)
-    app = App.create()
-    target, target_id = app.target_for(local.to)
-    assert prune_after_upload(app, target, target_id) is None
+    app = Context.create()
+    opened = app.targets.open(local.to)
+    assert prune_after_upload(app.targets, opened) is None
     app.settings.set("retention.keep_last", 2)
-    report = prune_after_upload(app, target, target_id)
+    report = prune_after_upload(app.targets, opened)
     app.close()
     assert report is not None
     assert list(report.deleted) == [paths[0].name]

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fermentrack_backup_cli.app import App
+from fermentrack_backup_cli.core.context import Context
 from fermentrack_backup_cli.errors import ExitCode
 from tests.cli_helpers import run, run_json
 
@@ -18,8 +18,8 @@ def test_status_checks_token_account_space_and_what_is_stored(
     fake_dropbox.put_file("/Fermentrack Backups/2026-11-26T03.00.00.tar.xz", b"a" * 100)
     fake_dropbox.put_file("/Fermentrack Backups/2026-11-27T03.00.00.tar.xz", b"b" * 50)
     fake_dropbox.put_file("/Fermentrack Backups/notes.txt", b"not a backup")
-    app = App.create()
-    app.history.record_verification(conn.id, "/x.tar.xz", "h", True, None)
+    app = Context.create()
+    app.db.verifications.record(conn.id, "/x.tar.xz", "h", True, None)
     app.close()
     result = run("status", "--json")
     assert result.exit_code == 0, result.output
@@ -56,8 +56,8 @@ def test_status_exits_unhealthy_when_the_last_upload_is_older_than_max_age(
     conn = make_dropbox_conn()
     assert run("upload", str(sample), "--to", conn.id).exit_code == 0
     assert run("status", "--offline", "--max-age", "26h").exit_code == 0
-    app = App.create()
-    app.history.db.execute("UPDATE uploads SET finished_at = '2026-01-01T00:00:00Z'")
+    app = Context.create()
+    app.db.sql.execute("UPDATE uploads SET finished_at = '2026-01-01T00:00:00Z'")
     app.close()
     stale = run("status", "--offline", "--max-age", "26h")
     assert stale.exit_code == ExitCode.UNHEALTHY

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from fermentrack_backup_cli import errors
-from fermentrack_backup_cli.app import App
+from fermentrack_backup_cli.core.context import Context
 from fermentrack_backup_cli.errors import ExitCode
 from fermentrack_backup_cli.models import Connection
 from fermentrack_backup_cli.text import MAX_LABEL, check_label, derived_label, safe_text
@@ -90,11 +90,13 @@ def test_link_local_with_a_bad_label_exits_2_and_links_nothing(
 
 
 def test_the_library_refuses_a_bad_label_too(tmp_path: Path) -> None:
-    app = App.create()
+    from fermentrack_backup_cli.core.link import link_folder
+
+    app = Context.create()
     try:
         with pytest.raises(errors.InvalidValue):
-            app.link_local(tmp_path, "usb\x1b[31m")
-        assert app.history.connections() == []
+            link_folder(app.targets, "local", tmp_path, "usb\x1b[31m")
+        assert app.db.connections.all() == []
     finally:
         app.close()
 
@@ -169,9 +171,9 @@ def test_json_output_keeps_the_exact_name_and_no_raw_control_bytes(
 
 
 def test_a_label_stored_raw_by_an_older_version_is_shown_escaped(tmp_path: Path) -> None:
-    app = App.create()
+    app = Context.create()
     try:
-        app.history.add_connection(
+        app.db.connections.add(
             Connection(
                 id=str(uuid.uuid4()), provider="local", label=f"old{EVIL}", location=str(tmp_path)
             )

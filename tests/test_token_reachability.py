@@ -37,12 +37,12 @@ def link_in_process(fake: Any) -> Any:
 
 def link_result(fake: Any) -> Any:
     """The LinkResult of a two-step link, from the library the CLI calls."""
-    from fermentrack_backup_cli.app import App
-    from fermentrack_backup_cli.linking import Linker
+    from fermentrack_backup_cli.core.context import Context
+    from fermentrack_backup_cli.core.link import Linker
 
-    app = App.create()
+    app = Context.create()
     try:
-        linker = Linker(app)
+        linker = Linker(app.targets, "dropbox")
         start = linker.begin_two_step(53682)
         return linker.complete_saved(code_shown(fake, start.code_url), None)
     finally:

@@ -14,11 +14,10 @@ from typing import Any
 import pytest
 
 from fermentrack_backup_cli import errors
-from fermentrack_backup_cli.app import App
 from fermentrack_backup_cli.contenthash import content_hash
+from fermentrack_backup_cli.core.context import Context
 from fermentrack_backup_cli.providers.base import SourceFile
-from fermentrack_backup_cli.sessions import HistorySessions
-from fermentrack_backup_cli.transfer import Job, upload_file
+from fermentrack_backup_cli.providers.dropbox.engine import Job, upload_file
 
 MIB = 1024 * 1024
 CHUNK = 4 * MIB
@@ -29,15 +28,15 @@ class Rig:
     """A Dropbox target on the fake plus the pieces a Job needs."""
 
     def __init__(self, fake: Any, conn: Any, tmp: Path) -> None:
-        from fermentrack_backup_cli.dropbox_wiring import dropbox_target
+        from tests.cli_helpers import target_of
 
         self.fake = fake
-        self.app = App.create()
+        self.app = Context.create()
         self.conn = conn
-        self.target = dropbox_target(self.app, conn)
+        self.target = target_of(self.app, conn)
         self.sleeps: list[float] = []
         self.target.retry.sleep = self.sleeps.append
-        self.store = HistorySessions(self.app.history, conn.id)
+        self.store = self.app.db.sessions.for_connection(conn.id)
         self.tmp = tmp
         self.progress: list[int] = []
 

@@ -9,9 +9,9 @@ from dropbox.content_hash import DropboxContentHasher
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fermentrack_backup_cli.chunks import BlockReader, plan_chunks, span_end
 from fermentrack_backup_cli.contenthash import BLOCK_SIZE
 from fermentrack_backup_cli.providers.base import SourceFile
+from fermentrack_backup_cli.providers.dropbox.chunks import BlockReader, plan_chunks, span_end
 
 MIB = 1024 * 1024
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from fermentrack_backup_cli.app import App
 from fermentrack_backup_cli.contenthash import content_hash
+from fermentrack_backup_cli.core.context import Context
 from tests.cli_helpers import UPLOAD_RESULT_KEYS, history, run
 
 MIB = 1024 * 1024
@@ -142,7 +142,7 @@ def test_provider_disabled_and_not_linked_leave_failed_rows(
     monkeypatch.setenv("DROPBOX_APP_KEY", fake_dropbox.app_key)
     from fermentrack_backup_cli.auth.tokens import open_store
 
-    app = App.create()
+    app = Context.create()
     open_store("keyring", app.dirs.token_file).delete(conn.id)
     app.close()
     unlinked = run("upload", str(path), "--to", "dropbox", "--no-check")
@@ -158,8 +158,8 @@ def test_a_refused_token_marks_the_connection_for_relinking(
     result = run("upload", str(path), "--to", "dropbox", "--no-check")
     assert result.exit_code == 4
     assert "link dropbox" in result.output
-    app = App.create()
-    assert app.history.get_connection(conn.id).state == "needs_relink"  # type: ignore[union-attr]
+    app = Context.create()
+    assert app.db.connections.get(conn.id).state == "needs_relink"  # type: ignore[union-attr]
     app.close()
     assert [r.error_code for r in history()] == ["needs_relink"]
 

@@ -64,10 +64,10 @@ def test_an_upload_killed_mid_way_resumes_in_the_next_run(
     assert fake_dropbox.read_file(f"{FOLDER}/{path.name}") == data
     assert len(fake_dropbox.requests_to("files/upload_session/start")) == 1
     # the killed run's row is not left "uploading" forever
-    from fermentrack_backup_cli.app import App
+    from fermentrack_backup_cli.core.context import Context
 
-    app = App.create()
-    rows = [(r.status, r.error_code) for r in app.history.uploads()]
+    app = Context.create()
+    rows = [(r.status, r.error_code) for r in app.db.attempts.list()]
     app.close()
     assert rows == [("completed", None), ("failed", "interrupted")]
 

@@ -45,7 +45,7 @@ def test_an_archive_that_vanishes_during_a_folder_run_fails_alone(
     folder.mkdir()
     for name in "abc":
         (folder / f"{name}.tar.xz").write_bytes(os.urandom(1000))
-    from fermentrack_backup_cli import pipeline
+    from fermentrack_backup_cli.core import upload as pipeline
 
     original = pipeline.Uploader.upload_one
 
@@ -157,7 +157,7 @@ def test_a_nightly_run_hashes_stored_archives_without_unpacking_them(
 ) -> None:
     from datetime import datetime, timedelta
 
-    from fermentrack_backup_cli import pipeline
+    from fermentrack_backup_cli.core import upload as pipeline
     from tests.samples import make_backup
 
     folder = tmp_path / "backups"

@@ -1,4 +1,10 @@
-"""The Typer application: global options and the command groups."""
+"""The Typer application: global options, the command modules, and `main()`.
+
+A thin client: every command parses its options, calls one core use case and renders
+the result. Each command module registers itself the same way (`register(app)`);
+errors are rendered in one place, `boundary.BoundaryGroup`, which every command runs
+inside; the per-run state is Typer's context object (`runtime.Runtime`).
+"""
 
 from __future__ import annotations
 
@@ -9,18 +15,24 @@ from . import (
     config_cmd,
     connections,
     doctor,
-    link_dropbox,
+    download,
+    history,
+    link,
     providers,
+    prune,
     remote,
     status,
     upload,
-    verify_cmd,
+    verify,
 )
-from .common import close_streams, reopen_missing_std_fds, state, typer_app
+from .boundary import BoundaryGroup, close_streams, reopen_missing_std_fds
+from .options import typer_app
+from .runtime import Runtime
 
 app = typer_app(
     name="fermentrack-backup",
     help="Back up Fermentrack 2 archives to Dropbox or a local folder, safely from cron.",
+    cls=BoundaryGroup,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold tokens
     add_completion=False,
@@ -36,6 +48,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     config: str | None = typer.Option(
         None,
         "--config",
@@ -49,14 +62,24 @@ def main_options(
     ),
 ) -> None:
     """Back up Fermentrack 2 archives to Dropbox or a local folder."""
-    state.config = config
-    state.debug = debug
+    ctx.obj = Runtime(config=config, debug=debug)
 
 
-for module in (providers, connections, upload, verify_cmd, status, doctor, remote):
+for module in (
+    providers,
+    link,
+    connections,
+    upload,
+    history,
+    verify,
+    remote,
+    download,
+    prune,
+    status,
+    doctor,
+    config_cmd,
+):
     module.register(app)
-link_dropbox.register(connections.link_app)
-app.add_typer(config_cmd.app, name="config")
 
 
 def main() -> None:

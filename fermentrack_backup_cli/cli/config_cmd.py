@@ -7,36 +7,43 @@ import sys
 import typer
 
 from .. import errors
-from ..config import KEYS, lookup_key
-from .common import JsonOpt, get_app, handle_errors, setup, stdin_is_tty, typer_app
+from ..paths import config_file_path
+from .options import JSON, stdin_is_tty, typer_app
+from .runtime import runtime
 
-app = typer_app(help="Show and change settings (config.toml).", no_args_is_help=True)
+
+def register(app: typer.Typer) -> None:
+    group = typer_app(help="Show and change settings (config.toml).", no_args_is_help=True)
+    group.command("path")(path)
+    group.command("show")(show)
+    group.command("set")(set_)
+    group.command("unset")(unset)
+    app.add_typer(group, name="config")
 
 
-@app.command("path")
-@handle_errors
-def path() -> None:
-    """Print the config file's path.
+def path(ctx: typer.Context) -> None:
+    """Print the config file's path (also when the file is broken, so it can be fixed).
 
     Example: fermentrack-backup config path
     """
-    setup().line(str(get_app().settings.path))
+    rt = runtime(ctx)
+    rt.output().line(str(config_file_path(rt.config)))
 
 
-@app.command("show")
-@handle_errors
-def show(json: bool = JsonOpt) -> None:
+def show(ctx: typer.Context, json: bool = JSON) -> None:
     """Show every setting, its value and where it comes from (secrets as ***).
 
     Example: fermentrack-backup config show
     """
-    out = setup(json=json)
-    rows = get_app().settings.show()
+    rt = runtime(ctx)
+    out = rt.output(json=json)
+    settings = rt.context.settings
+    rows = settings.show()
     if json:
         out.data(rows)
         return
     out.table(
-        str(get_app().settings.path),
+        str(settings.path),
         ("key", "value", "source", "env var"),
         [
             (r["key"], "" if r["value"] is None else r["value"], r["source"], r["env"] or "")
@@ -58,10 +65,9 @@ def _read_secret(name: str) -> str:
     return str(value)
 
 
-@app.command("set")
-@handle_errors
 def set_(
-    key: str = typer.Argument(..., metavar="KEY", help="Setting name, e.g. dropbox.app_key."),
+    ctx: typer.Context,
+    key: str = typer.Argument(..., metavar="KEY", help="Setting name, e.g. remote_folder."),
     value: str | None = typer.Argument(
         None, metavar="[VALUE]", help="New value (secrets: read from stdin)."
     ),
@@ -70,8 +76,10 @@ def set_(
 
     Example: fermentrack-backup config set remote_folder "/Fermentrack Backups"
     """
-    out = setup()
-    spec = lookup_key(key)
+    rt = runtime(ctx)
+    out = rt.output()
+    settings = rt.context.settings
+    spec = settings.keys.lookup(key)
     if spec.secret:
         if value is not None:
             raise errors.UsageError(
@@ -81,24 +89,20 @@ def set_(
         value = _read_secret(key)
     elif value is None:
         raise errors.UsageError(f"missing VALUE for {key}", f"{key}: {spec.help}")
-    settings = get_app().settings
     settings.set(key, value)
     shown = "***" if spec.secret else value
     out.info(f"set {key} = {shown} in {settings.path}")
 
 
-@app.command("unset")
-@handle_errors
-def unset(key: str = typer.Argument(..., metavar="KEY", help="Setting name.")) -> None:
+def unset(
+    ctx: typer.Context, key: str = typer.Argument(..., metavar="KEY", help="Setting name.")
+) -> None:
     """Remove a setting from the config file (back to its default).
 
     Example: fermentrack-backup config unset default_connection
     """
-    out = setup()
-    settings = get_app().settings
+    rt = runtime(ctx)
+    out = rt.output()
+    settings = rt.context.settings
     existed = settings.unset(key)
     out.info(f"unset {key}" if existed else f"{key} was not set in {settings.path}")
-
-
-def key_names() -> list[str]:
-    return list(KEYS)

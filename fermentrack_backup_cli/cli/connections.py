@@ -1,95 +1,37 @@
-"""`link local`, `connections`, `unlink`: the targets uploads go to."""
+"""`connections` and `unlink`: the linked targets uploads go to."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import typer
 
 from .. import errors
-from ..app import App
+from ..core.connections import list_connections
+from ..core.connections import unlink as unlink_connection
 from ..models import Connection, iso
-from .common import (
-    JsonOpt,
-    get_app,
-    handle_errors,
-    label_option,
-    setup,
-    stdin_is_tty,
-    typer_app,
-)
-
-link_app = typer_app(
-    help="Link a storage target (a local folder or a Dropbox account).", no_args_is_help=True
-)
+from .options import JSON, stdin_is_tty
+from .runtime import runtime
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(link_app, name="link")
     app.command("connections")(connections)
     app.command("unlink")(unlink)
 
 
-@link_app.command("local")
-@handle_errors
-def link_local(
-    path: Path = typer.Argument(
-        ..., metavar="PATH", help="Folder to store backups in (must exist)."
-    ),
-    label: str | None = typer.Option(
-        None,
-        "--label",
-        metavar="NAME",
-        parser=label_option,
-        help="Name to refer to it by (at most 64 chars).",
-    ),
-) -> None:
-    """Link a local folder (USB stick, NAS mount) as a backup target.
-
-    The filesystem it is on is recorded: later runs refuse it when the drive is not
-    mounted. Linking a linked folder again records its filesystem anew.
-
-    Example: fermentrack-backup link local /mnt/usb --label usb
-    """
-    out = setup()
-    conn, again = get_app().link_local(path, label)
-    if again:
-        out.line(f"{conn.label} ({conn.id}) -> {conn.location}: recorded its filesystem again")
-    else:
-        out.line(f"linked {conn.label} ({conn.id}) -> {conn.location}")
-
-
-@handle_errors
-def connections(json: bool = JsonOpt) -> None:
+def connections(ctx: typer.Context, json: bool = JSON) -> None:
     """List linked connections.
 
     Example: fermentrack-backup connections --json
     """
-    from ..health import store_changed
-
-    out = setup(json=json)
-    app = get_app()
-    conns = app.history.connections()
-    where = _token_locations(app, conns)
-    changed = {c.id: store_changed(app, c) for c in conns}
+    rt = runtime(ctx)
+    out = rt.output(json=json)
+    rows = list_connections(rt.context.targets)
     if json:
-        out.data(
-            [
-                {
-                    **c.to_json(),
-                    "token_location": where.get(c.token_store),
-                    "token_store_changed": changed[c.id] is not None,
-                }
-                for c in conns
-            ]
-        )
+        out.data([row.to_json() for row in rows])
         return
-    if not conns:
-        out.info(
-            "no connections; link one with `fermentrack-backup link local DIR` or `link dropbox`"
-        )
+    if not rows:
+        out.info("no connections; link one with `fermentrack-backup link PROVIDER`")
         return
-    rows = [
+    table = [
         (
             c.id[:8],
             c.provider,
@@ -97,36 +39,33 @@ def connections(json: bool = JsonOpt) -> None:
             c.account_email or c.location or "",
             c.account_name or "",
             c.state,
-            (where.get(c.token_store) or "-") + ("; link again" if changed[c.id] else ""),
+            (row.token_location or "-") + ("; link again" if row.store_changed else ""),
             iso(c.created_at),
             iso(c.last_used_at) or "never",
         )
-        for c in conns
+        for row in rows
+        for c in (row.connection,)
     ]
-    out.table(
-        "Connections",
-        (
-            "id",
-            "provider",
-            "label",
-            "account",
-            "name",
-            "state",
-            "token store",
-            "created",
-            "last used",
-        ),
-        rows,
+    columns = (
+        "id",
+        "provider",
+        "label",
+        "account",
+        "name",
+        "state",
+        "token store",
+        "created",
+        "last used",
     )
-    for c in conns:
-        problem = changed[c.id]
-        if problem:
-            out.warn(f"connection {c.label}: {problem[0]}")
-            out.info(f"hint: {problem[1]}")
+    out.table("Connections", columns, table)
+    for row in rows:
+        if row.store_changed:
+            out.warn(f"connection {row.connection.label}: {row.store_changed[0]}")
+            out.info(f"hint: {row.store_changed[1]}")
 
 
-@handle_errors
 def unlink(
+    ctx: typer.Context,
     connection: str = typer.Argument(
         ..., metavar="CONNECTION", help="Connection id, id prefix or label."
     ),
@@ -136,25 +75,14 @@ def unlink(
 
     Example: fermentrack-backup unlink usb
     """
-    out = setup()
-    app = get_app()
-    conn = app.resolve(connection)
+    rt = runtime(ctx)
+    out = rt.output()
+    targets = rt.context.targets
+    conn = targets.resolve(connection)
     _confirm_unlink(conn, yes)
-    if conn.provider == "dropbox":
-        from ..dropbox_wiring import revoke_and_forget
-
-        for warning in revoke_and_forget(app, conn):
-            out.warn(warning)
-    app.history.remove_connection(conn.id)
+    for warning in unlink_connection(targets, conn):
+        out.warn(warning)
     out.line(f"unlinked {conn.label} ({conn.id})")
-
-
-def _token_locations(app: App, conns: list[Connection]) -> dict[str | None, str]:
-    """Where each token store in use keeps its tokens (keyring backend, file path)."""
-    from ..auth.tokens import open_store
-
-    kinds = {c.token_store for c in conns if c.token_store}
-    return {kind: open_store(kind, app.dirs.token_file).describe() for kind in sorted(kinds)}
 
 
 def _confirm_unlink(conn: Connection, yes: bool) -> None:

@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import typer
 
+from ..core.doctor import doctor_checks
 from ..errors import ExitCode
-from ..health import doctor_checks
-from .common import JsonOpt, any_to_json, handle_errors, setup, state
+from .options import JSON
+from .runtime import runtime
 
 
 def register(app: typer.Typer) -> None:
     app.command("doctor")(doctor)
 
 
-@handle_errors
-def doctor(json: bool = JsonOpt) -> None:
+def doctor(ctx: typer.Context, json: bool = JSON) -> None:
     """Check Python, config, providers, the token store, the data dir and each connection.
 
     Example: fermentrack-backup doctor
     """
-    out = setup(json=json)
-    checks = doctor_checks(state.config)
+    rt = runtime(ctx)
+    out = rt.output(json=json)
+    checks = doctor_checks(rt.config)
     if json:
-        out.data(any_to_json(checks))
+        out.data([c.to_json() for c in checks])
     else:
         for c in checks:
             out.line(f"ok: {c.name}: {c.detail}" if c.ok else f"FIX: {c.name}: {c.detail}")

@@ -4,23 +4,26 @@ from __future__ import annotations
 
 import typer
 
-from .common import JsonOpt, any_to_json, get_app, handle_errors, setup
+from .. import providers as registry
+from .options import JSON
+from .runtime import runtime
 
 
 def register(app: typer.Typer) -> None:
     app.command("providers")(providers)
 
 
-@handle_errors
-def providers(json: bool = JsonOpt) -> None:
+def providers(ctx: typer.Context, json: bool = JSON) -> None:
     """List storage providers and whether each is enabled.
 
     Example: fermentrack-backup providers --json
     """
-    out = setup(json=json)
-    infos = get_app().providers()
+    rt = runtime(ctx)
+    out = rt.output(json=json)
+    settings = rt.context.settings
+    infos = [registry.load(spec.id).availability(settings) for spec in registry.specs()]
     if json:
-        out.data(any_to_json(infos))
+        out.data([p.to_json() for p in infos])
         return
     rows = [
         (p.provider_id, p.display_name, "yes" if p.is_enabled else "no", p.reason or "")

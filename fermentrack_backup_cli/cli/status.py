@@ -8,10 +8,11 @@ from typing import Any
 import typer
 
 from ..config import parse_duration
+from ..core.status import ConnectionStatus, connection_status
 from ..errors import ExitCode, InvalidValue
 from ..output import Output, human_age, human_size
-from ..service import ConnectionStatus, connection_status
-from .common import JsonOpt, any_to_json, get_app, handle_errors, setup
+from .options import JSON
+from .runtime import runtime
 
 COLUMNS = (
     "connection",
@@ -33,12 +34,12 @@ def register(app: typer.Typer) -> None:
     app.command("status")(status)
 
 
-@handle_errors
 def status(
+    ctx: typer.Context,
     connection: str | None = typer.Argument(
         None, metavar="[CONNECTION]", help="Only this connection."
     ),
-    json: bool = JsonOpt,
+    json: bool = JSON,
     offline: bool = typer.Option(
         False, "--offline", help="No network calls: report from the history database only."
     ),
@@ -53,16 +54,19 @@ def status(
 
     Example: fermentrack-backup status --max-age 26h
     """
-    out = setup(json=json)
+    rt = runtime(ctx)
+    out = rt.output(json=json)
     try:
         max_age_s = parse_duration(max_age) if max_age else None
     except ValueError as exc:
         raise InvalidValue(f"invalid --max-age: {exc}", "e.g. --max-age 26h") from None
-    statuses = connection_status(get_app(), connection, max_age_s=max_age_s, offline=offline)
+    statuses = connection_status(
+        rt.context.targets, connection, max_age_s=max_age_s, offline=offline
+    )
     if json:
-        out.data(any_to_json(statuses))
+        out.data([s.to_json() for s in statuses])
     elif not statuses:
-        out.info("no connections; link one with `fermentrack-backup link local DIR`")
+        out.info("no connections; link one with `fermentrack-backup link PROVIDER`")
     else:
         _table(out, statuses)
     if any(not s.healthy for s in statuses):

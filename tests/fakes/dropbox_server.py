@@ -959,7 +959,8 @@ class FakeDropbox:
                 h.send(r.status, r.body, r.content_type, r.headers)
         except _Reset:
             rec.status = None
-            rec.fault = "reset"
+            if rec.fault != "stall":  # a stall the client gave up on stays a stall
+                rec.fault = "reset"
             raise
 
     def _send_ok(self, h: _Handler, rec: RecordedRequest, body: bytes) -> None:

@@ -130,14 +130,14 @@ def link(home: Path, server: Server) -> None:
     code = f"""
 import os
 os.environ["FERMENTRACK_BACKUP_HOME"] = {str(home)!r}
-from fermentrack_backup_cli.app import App
+from fermentrack_backup_cli.core.context import Context
 from fermentrack_backup_cli.auth.tokens import open_store
 from fermentrack_backup_cli.models import Connection
-app = App.create()
+app = Context.create()
 conn = Connection(id={str(uuid.uuid4())!r}, provider="dropbox", label="dropbox",
                   token_store="file")
 open_store("file", app.dirs.token_file).set(conn.id, {server.refresh_token!r})
-app.history.add_connection(conn)
+app.db.connections.add(conn)
 """
     subprocess.run([sys.executable, "-c", code], check=True)
 

@@ -1,30 +1,56 @@
 """The Dropbox provider: the only package that imports the dropbox SDK.
 
-It builds clients from a refresh token (so short-lived access tokens refresh
-themselves, even mid-upload), turns SDK results into `models` and SDK
-exceptions into `errors` at this one boundary (`convert`), and offers the
-upload-session primitives the transfer engine drives (`target`). The SDK's own
-retries are turned off (it retries HTTP 429 forever by default);
-`retry.RetryPolicy` bounds them. Every client sends through `transport`'s
-session, which ends each request by the run's deadline. `oauth` holds the
-authorize URL and the code exchange.
+Importing this package costs nothing: it holds the provider's `SPEC` (id, config
+keys, how it links) for the registry. `provider()` imports the rest on first use:
+`provider` (settings -> clients and targets, health, unlink, the OAuth adapter),
+`client` (an SDK client from a refresh token, the SDK's own retries off: it retries
+HTTP 429 forever by default), `transport` (the HTTPS session that ends each request
+by the run's deadline), `convert` (SDK results -> `models`, SDK exceptions ->
+`errors`, at this one boundary), `target` (the connection's folder and its
+upload-session primitives), `engine` + `chunks` (the upload engine: chunk plan,
+read-once hashing, concurrency, resume), `oauth` (authorize URL, code exchange).
 """
 
-from .client import Account, Credentials, make_client
-from .convert import convert, converting, token_error
-from .oauth import TokenGrant, authorize_url, exchange_code
-from .target import DropboxTarget, to_remote
+from __future__ import annotations
 
-__all__ = [
-    "Account",
-    "Credentials",
-    "DropboxTarget",
-    "TokenGrant",
-    "authorize_url",
-    "convert",
-    "converting",
-    "exchange_code",
-    "make_client",
-    "to_remote",
-    "token_error",
-]
+from typing import TYPE_CHECKING
+
+from ...config import Key
+from ...config.values import plain_text
+from ..spec import ProviderSpec
+
+if TYPE_CHECKING:
+    from .provider import DropboxProvider
+
+SPEC = ProviderSpec(
+    id="dropbox",
+    display_name="Dropbox",
+    module=__name__,
+    link="oauth",
+    uses_tokens=True,
+    config_keys=(
+        Key(
+            "dropbox.app_key",
+            plain_text,
+            None,
+            "Dropbox app key (enables the provider)",
+            env="DROPBOX_APP_KEY",
+            env_file=True,
+        ),
+        Key(
+            "dropbox.app_secret",
+            plain_text,
+            None,
+            "Dropbox app secret (read from stdin)",
+            env="DROPBOX_APP_SECRET",
+            secret=True,
+            env_file=True,
+        ),
+    ),
+)
+
+
+def provider() -> DropboxProvider:
+    from .provider import DropboxProvider
+
+    return DropboxProvider(SPEC)

@@ -27,13 +27,6 @@ class Credentials:
         return f"Credentials(app_key={self.app_key!r}, app_secret=***, refresh_token=***)"
 
 
-@dataclass(frozen=True)
-class Account:
-    account_id: str
-    email: str
-    name: str
-
-
 def make_client(
     creds: Credentials,
     *,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import requests
 
 from ... import errors
+from ...models import TokenGrant
 from .convert import RELINK_HINT, _json_or_empty, token_error
 
 # OAuth: authorize URL, code exchange, token-endpoint errors --------------------------
@@ -18,17 +18,6 @@ from .convert import RELINK_HINT, _json_or_empty, token_error
 # exchange posts the form itself: code_verifier always, client_secret when configured.
 
 OAUTH_TIMEOUT_S = 30.0
-
-
-@dataclass(frozen=True)
-class TokenGrant:
-    """What a successful code exchange returns; only `refresh_token` is ever stored."""
-
-    refresh_token: str
-    account_id: str | None
-
-    def __repr__(self) -> str:
-        return f"TokenGrant(refresh_token=***, account_id={self.account_id!r})"
 
 
 def _oauth_flow(app_key: str, app_secret: str | None, ca_certs: str | None, timeout: float) -> Any:

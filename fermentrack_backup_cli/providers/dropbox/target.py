@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
 import time
@@ -14,16 +13,43 @@ import dropbox
 import requests
 from dropbox import files as dbx_files
 
-from ... import errors
-from ...models import RemoteFile
+from ... import contenthash, errors
+from ...models import Account, RemoteFile
 from ...retry import Deadline, RetryPolicy
-from ..base import Progress, SourceFile, Space, Stored, no_progress
-from .client import Account
+from ..base import (
+    Capabilities,
+    NameRules,
+    NoResume,
+    Progress,
+    ResumeStore,
+    SourceFile,
+    Space,
+    Stored,
+    no_progress,
+)
+from ..spec import Transfer
 from .convert import converting
+from .engine import Job, chunk_bytes, upload_file
 
 T = TypeVar("T")
 LIST_PAGE = 2000
 DELETE_BATCH = 1000
+
+# Names Dropbox refuses to store (it ignores them when syncing, so the API rejects them).
+NAME_RULES = NameRules(
+    "Dropbox",
+    control=True,
+    no_trailing=" .",
+    reserved=frozenset({"desktop.ini", "thumbs.db", ".ds_store", ".dropbox", ".dropbox.attr"}),
+)
+CAPABILITIES = Capabilities(
+    hash_kind=contenthash.KIND,  # Dropbox's content_hash, computed by Dropbox
+    case_sensitive=False,  # Dropbox paths are case-insensitive
+    name_rules=NAME_RULES,
+    resumable_uploads=True,
+    reports_space=True,
+    lists_hashes=True,
+)
 
 
 def to_remote(md: Any) -> RemoteFile:
@@ -36,19 +62,35 @@ def to_remote(md: Any) -> RemoteFile:
 class DropboxTarget:
     """A connection's folder inside the Dropbox app folder."""
 
-    provider_id = "dropbox"
-
     def __init__(
         self,
         client: dropbox.Dropbox,
         remote_folder: str,
         retry: RetryPolicy,
-        uploader: Callable[[DropboxTarget, SourceFile, bool, Progress], Stored] | None = None,
+        *,
+        provider_id: str = "dropbox",
+        lock_key: str | None = None,
+        transfer: Transfer | None = None,
+        resume: ResumeStore | None = None,
     ) -> None:
         self.client = client
         self.folder = remote_folder.rstrip("/")
         self.retry = retry
-        self._uploader = uploader
+        self.provider_id = provider_id
+        self._lock_key = lock_key or f"{provider_id}:{self.folder.lower()}"
+        self.transfer = transfer or Transfer()
+        self.resume: ResumeStore = resume or NoResume()
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return CAPABILITIES
+
+    @property
+    def lock_key(self) -> str:
+        return self._lock_key
+
+    def begin_run(self) -> None:
+        return None
 
     @property
     def description(self) -> str:
@@ -118,12 +160,6 @@ class DropboxTarget:
             return None
         return to_remote(md) if isinstance(md, dbx_files.FileMetadata) else None
 
-    def ensure_folder(self) -> None:
-        with contextlib.suppress(errors.RemoteConflict):
-            self.call(
-                f"creating {self.folder}", lambda: self.client.files_create_folder_v2(self.folder)
-            )
-
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:
         path = self.remote_path(name)
         headers = {"Range": f"bytes={offset}-"} if offset else None
@@ -181,9 +217,17 @@ class DropboxTarget:
     def upload(
         self, source: SourceFile, *, overwrite: bool, progress: Progress = no_progress
     ) -> Stored:
-        if self._uploader is None:
-            raise errors.UsageError("uploading to Dropbox is not available in this build", None)
-        return self._uploader(self, source, overwrite, progress)
+        """Through the engine: one call up to a chunk, else a (resumable) upload session."""
+        job = Job(
+            self,
+            source,
+            overwrite,
+            progress,
+            chunk_bytes(self.transfer.chunk_size_mib),
+            max(1, self.transfer.parallel),
+            self.resume,
+        )
+        return upload_file(job)
 
     # upload-session primitives for the transfer engine --------------------------------
 

@@ -1,5 +1,6 @@
-"""Download (restore) a stored backup: `.part` beside the destination, hash checked,
-fsynced and renamed into place; an interrupted download resumes with a Range request.
+"""The download use case (restore a stored backup): `.part` beside the destination, hash
+checked, fsynced and renamed into place; an interrupted download resumes with a Range
+request.
 
 The partial is `.fbk-<hash of the name>.part` (short whatever the name), created
 O_EXCL|O_NOFOLLOW, and reopened only if it is a regular file of ours with one link."""
@@ -14,13 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from . import errors
-from .app import App
-from .contenthash import ContentHasher
-from .fsutil import TEMP_PREFIX, blame, fsync_dir, name_digest, same_file
-from .models import RemoteFile
-from .providers.base import Target
-from .remote import CHUNK, NullWatcher, Watcher, retrying
+from .. import contenthash, errors
+from ..contenthash import ContentHasher
+from ..fsutil import TEMP_PREFIX, blame, fsync_dir, name_digest, same_file
+from ..models import RemoteFile
+from ..providers.base import Target
+from ..retry import RetryPolicy
+from .progress import NullWatcher, Watcher
+from .targets import Targets
+
+CHUNK = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -170,13 +174,13 @@ def _place(part: Path, fd: int, dest: Path, force: bool) -> None:
 
 
 def _download_to(
-    target: Target, meta: RemoteFile, part: Path, watcher: Watcher
+    target: Target, meta: RemoteFile, part: Path, watcher: Watcher, retry: RetryPolicy
 ) -> tuple[int, ContentHasher, int | None]:
     """Fill the partial with the stored bytes and check them; returns its open fd, the
     hasher and the offset resumed from."""
     fd = _open_partial(part)
     try:
-        hasher, resumed = _fill(target, meta, part, fd, watcher)
+        hasher, resumed = _fill(target, meta, part, fd, watcher, retry)
     except BaseException:
         os.close(fd)
         raise
@@ -184,9 +188,11 @@ def _download_to(
 
 
 def _fill(
-    target: Target, meta: RemoteFile, part: Path, fd: int, watcher: Watcher
+    target: Target, meta: RemoteFile, part: Path, fd: int, watcher: Watcher, retry: RetryPolicy
 ) -> tuple[ContentHasher, int | None]:
-    """A resumed partial that does not match is retried from zero."""
+    """A broken body is continued by the run's retry policy (within its deadline); a
+    resumed partial that does not match is retried from zero."""
+    expected = meta.content_hash if target.capabilities.hash_kind == contenthash.KIND else None
     while True:
         hasher = _hash_prefix(fd, meta.size)
         resumed = hasher.size or None
@@ -194,8 +200,8 @@ def _fill(
         def attempt(hasher: ContentHasher = hasher) -> None:
             _fetch(target, meta, fd, hasher, watcher)
 
-        retrying(meta.name, attempt)
-        matches = hasher.size == meta.size and meta.content_hash in (None, hasher.hexdigest())
+        retry.call(attempt, f"downloading {meta.name}")
+        matches = hasher.size == meta.size and expected in (None, hasher.hexdigest())
         if matches:
             return hasher, resumed
         os.ftruncate(fd, 0)  # never keep bytes that failed the check
@@ -210,7 +216,7 @@ def _fill(
 
 
 def download(
-    app: App,
+    targets: Targets,
     name: str,
     to: str | None,
     output: Path,
@@ -221,7 +227,7 @@ def download(
     """Restore one stored backup into `output` (a folder, created if missing)."""
     started = time.monotonic()
     name = _plain_name(name)
-    target, _ = app.target_for(to)
+    target = targets.open(to).target
     meta = target.stat(name)
     if meta is None:
         raise errors.NotFound(
@@ -234,7 +240,9 @@ def download(
     part = part_path(dest)
     with blame("write", dest):
         dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, hasher, resumed = _download_to(target, meta, part, watcher or NullWatcher())
+        fd, hasher, resumed = _download_to(
+            target, meta, part, watcher or NullWatcher(), targets.retry_policy()
+        )
         try:
             if meta.modified is not None:
                 with contextlib.suppress(OSError):

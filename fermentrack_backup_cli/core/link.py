@@ -1,10 +1,11 @@
-"""Linking a Dropbox account: browser mode, headless paste, and two steps.
+"""The link use cases: a folder (`link_folder`), or an account through OAuth (`Linker`).
 
-Owns the link use cases: checking the token store before any browser opens,
-starting an attempt (state + PKCE), turning what the user pastes into a code,
-the exchange, and recording the connection (deduplicated by Dropbox account id).
-The CLI passes in how to announce things and open a browser; nothing here prints
-or reads the terminal. Imports the SDK (through dropbox_wiring): import lazily.
+OAuth, for any provider that offers an `OAuthClient`: browser mode, headless paste,
+and two steps. Checking the token store before any browser opens, starting an attempt
+(state + PKCE), turning what the user pastes into a code, the exchange, and recording
+the connection (deduplicated by the provider's account id), then whether cron can read
+the token. The CLI passes in how to announce things and open a browser; nothing here
+prints or reads the terminal. Loading an OAuth provider may import its SDK.
 """
 
 from __future__ import annotations
@@ -13,13 +14,13 @@ import contextlib
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
-from . import errors
-from .app import App
-from .auth import reachability
-from .auth.listener import CallbackListener, redirect_uri_for
-from .auth.session import (
+from .. import errors, providers
+from ..auth import reachability
+from ..auth.listener import CallbackListener, redirect_uri_for
+from ..auth.session import (
     PendingAuth,
     PendingStore,
     check_state,
@@ -27,23 +28,14 @@ from .auth.session import (
     new_pending,
     parse_pasted,
 )
-from .auth.tokens import TokenStore
-from .dropbox_wiring import app_credentials, ca_certs, token_store_for
-from .models import Connection
-from .providers.dropbox import (
-    Account,
-    Credentials,
-    DropboxTarget,
-    authorize_url,
-    exchange_code,
-    make_client,
-)
-from .retry import RetryPolicy
-from .text import check_label, derived_label
+from ..auth.tokens import TokenStore
+from ..models import Account, Connection
+from ..text import check_label, derived_label
+from .targets import Targets
 
 BROWSER_REDIRECT_HINT = (
-    "if Dropbox said the redirect URI is invalid, add exactly {uri} under OAuth 2 > "
-    "Redirect URIs in the app console; or use --no-browser to paste a code"
+    "if {provider} said the redirect URI is invalid, register exactly {uri} as a redirect "
+    "URI of the app; or use --no-browser to paste a code"
 )
 
 
@@ -70,13 +62,43 @@ class LinkResult:
         return None if self.cron is None else self.cron.reachable
 
 
-class Linker:
-    """One `link dropbox` run: app credentials and the configured token store."""
+def link_folder(
+    targets: Targets, provider_id: str, path: Path, label: str | None
+) -> tuple[Connection, bool]:
+    """Link a folder, recording the filesystem it is on. Linking an already linked
+    folder again (no --label, or its own) records its filesystem anew instead;
+    returns the connection and whether it already existed."""
+    found = providers.load(provider_id).link_folder(path)
+    fields = {"device": found.device, "mount_point": found.mount_point}
+    conns = targets.connections()
+    for conn in conns:
+        same = conn.provider == provider_id and conn.location == found.location
+        if same and label in (None, conn.label):
+            targets.db.connections.update(conn.id, **fields)
+            return replace(conn, device=found.device, mount_point=found.mount_point), True
+    folder = Path(found.location)
+    conn = Connection(
+        id=str(uuid.uuid4()),
+        provider=provider_id,
+        label=_explicit_label(label, conns)
+        if label
+        else _unique_label(derived_label(folder.name or str(folder), provider_id), conns),
+        location=found.location,
+        device=found.device,
+        mount_point=found.mount_point,
+    )
+    return targets.db.connections.add(conn), False
 
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.app_key, self.app_secret = app_credentials(app)
-        self.store: TokenStore = token_store_for(app)
+
+class Linker:
+    """One OAuth link run: the provider's OAuth client and the configured token store."""
+
+    def __init__(self, targets: Targets, provider_id: str) -> None:
+        self.targets = targets
+        self.provider_id = provider_id
+        self.display = providers.get(provider_id).display_name
+        self.oauth = providers.load(provider_id).oauth(targets.settings)
+        self.store: TokenStore = targets.token_store()
 
     def check_store(self) -> None:
         """Prove the token store works before the user spends a code on it."""
@@ -87,14 +109,11 @@ class Linker:
         challenge = pending.code_challenge
         return LinkStart(
             pending,
-            authorize_url(
-                self.app_key, redirect_uri=None, state=pending.state, code_challenge=challenge
+            self.oauth.authorize_url(
+                redirect_uri=None, state=pending.state, code_challenge=challenge
             ),
-            authorize_url(
-                self.app_key,
-                redirect_uri=pending.redirect_uri,
-                state=pending.state,
-                code_challenge=challenge,
+            self.oauth.authorize_url(
+                redirect_uri=pending.redirect_uri, state=pending.state, code_challenge=challenge
             ),
         )
 
@@ -124,7 +143,8 @@ class Linker:
                     uri = listener.redirect_uri
                     raise errors.AuthError(
                         exc.message,
-                        f"{exc.hint}; " + BROWSER_REDIRECT_HINT.format(uri=uri),
+                        f"{exc.hint}; "
+                        + BROWSER_REDIRECT_HINT.format(provider=self.display, uri=uri),
                         code="timeout",
                     ) from None
                 raise
@@ -139,14 +159,14 @@ class Linker:
             check_state(pending, state)
         elif pending.expired():
             raise invalid_state()
-        _raise_for_error(error)
+        self._raise_for_error(error)
         assert code is not None
         return self.finish(code, pending.redirect_uri if state else None, pending, label)
 
     # two steps: --print-url, then --code -------------------------------------------
 
     def pending_store(self) -> PendingStore:
-        return PendingStore(self.app.dirs.pending_auth_file)
+        return PendingStore(self.targets.dirs.pending_auth_file)
 
     def begin_two_step(self, port: int) -> LinkStart:
         self.check_store()
@@ -160,55 +180,46 @@ class Linker:
         store = self.pending_store()
         bare_code = state is None  # the no-redirect page shows a code without a state
         pending = store.consume(store.load().state if bare_code else state)
-        _raise_for_error(error)
+        self._raise_for_error(error)
         assert code is not None
         return self.finish(code, None if bare_code else pending.redirect_uri, pending, label)
+
+    def _raise_for_error(self, error: str | None) -> None:
+        if error is None:
+            return
+        again = f"run `fermentrack-backup link {self.provider_id}` again"
+        if error == "access_denied":
+            raise errors.AccessDenied(
+                f"{self.display} authorization was cancelled", f"{again} and click Allow"
+            )
+        raise errors.AuthError(f"{self.display} authorization failed: {error}", again)
 
     # after the code ------------------------------------------------------------------
 
     def finish(
         self, code: str, redirect_uri: str | None, pending: PendingAuth, label: str | None
     ) -> LinkResult:
-        cas = ca_certs()
-        grant = exchange_code(
-            self.app_key,
-            self.app_secret,
-            code,
-            redirect_uri=redirect_uri,
-            code_verifier=pending.code_verifier,
-            ca_certs=cas,
+        grant = self.oauth.exchange(
+            code, redirect_uri=redirect_uri, code_verifier=pending.code_verifier
         )
-        creds = Credentials(self.app_key, self.app_secret, grant.refresh_token)
-        target = DropboxTarget(
-            make_client(creds, ca_certs=cas),
-            self.app.settings.get("remote_folder"),
-            RetryPolicy(max_attempts=3),
-        )
-        account = target.account()
+        account = self.oauth.account(grant.refresh_token)
         return self.record(account, grant.refresh_token, label)
 
-    def _revoke_quietly(self, refresh_token: str) -> None:
-        """Revoke the refresh token a re-link replaced; best effort (it may be dead already)."""
-        creds = Credentials(self.app_key, self.app_secret, refresh_token)
-        target = DropboxTarget(
-            make_client(creds, ca_certs=ca_certs()),
-            self.app.settings.get("remote_folder"),
-            RetryPolicy(max_attempts=1),
-        )
-        with contextlib.suppress(errors.BackupError):
-            target.revoke()
-
     def record(self, account: Account, refresh_token: str, label: str | None) -> LinkResult:
-        history = self.app.history
-        conns = history.connections()
-        same = [c for c in conns if c.provider == "dropbox" and c.account_id == account.account_id]
+        table = self.targets.db.connections
+        conns = table.all()
+        same = [
+            c
+            for c in conns
+            if c.provider == self.provider_id and c.account_id == account.account_id
+        ]
         location = self.store.describe()
         if same:
             old = same[0]
-            previous = _token_quietly(token_store_for(self.app, old), old.id)
+            previous = _token_quietly(self.targets.token_store(old), old.id)
             self.store.set(old.id, refresh_token)
             if old.token_store and old.token_store != self.store.name:
-                _forget_quietly(token_store_for(self.app, old), old.id)
+                _forget_quietly(self.targets.token_store(old), old.id)
             fields: dict[str, object] = {
                 "state": "ok",
                 "account_email": account.email,
@@ -217,20 +228,20 @@ class Linker:
             }
             if label:
                 fields["label"] = _explicit_label(label, [c for c in conns if c.id != old.id])
-            history.update_connection(old.id, **fields)
+            table.update(old.id, **fields)
             if previous and previous != refresh_token:
-                self._revoke_quietly(previous)
-            updated = history.get_connection(old.id)
+                self.oauth.revoke(previous)  # the grant this link replaced
+            updated = table.get(old.id)
             assert updated is not None
             cron = reachability.check(self.store, old.id, refresh_token)
             return LinkResult(updated, True, old.state == "needs_relink", location, cron)
         conn = Connection(
             id=str(uuid.uuid4()),
-            provider="dropbox",
+            provider=self.provider_id,
             label=_explicit_label(label, conns)
             if label
             else _unique_label(
-                derived_label(f"{account.name} ({account.email})", "dropbox"), conns
+                derived_label(f"{account.name} ({account.email})", self.provider_id), conns
             ),
             account_id=account.account_id,
             account_email=account.email,
@@ -239,26 +250,12 @@ class Linker:
         )
         self.store.set(conn.id, refresh_token)
         try:
-            history.add_connection(conn)
+            table.add(conn)
         except BaseException:
             _forget_quietly(self.store, conn.id)
             raise
         cron = reachability.check(self.store, conn.id, refresh_token)
         return LinkResult(conn, False, False, location, cron)
-
-
-def _raise_for_error(error: str | None) -> None:
-    if error is None:
-        return
-    if error == "access_denied":
-        raise errors.AccessDenied(
-            "Dropbox authorization was cancelled",
-            "run `fermentrack-backup link dropbox` again and click Allow",
-        )
-    raise errors.AuthError(
-        f"Dropbox authorization failed: {error}",
-        "run `fermentrack-backup link dropbox` again",
-    )
 
 
 def _explicit_label(label: str, others: list[Connection]) -> str:

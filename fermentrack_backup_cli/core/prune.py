@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from . import errors
-from .app import App
-from .models import RemoteFile, UploadRecord, iso, utcnow
-from .providers.base import Target
-from .retention import POLICY_KEYS, Decision, Policy, clock_evidence, plan
+from .. import errors
+from ..config import Settings
+from ..models import RemoteFile, UploadRecord, iso, utcnow
+from ..retention import POLICY_KEYS, Decision, Policy, clock_evidence, plan
+from ..store import Attempts
+from .targets import Opened, Targets
 
 PRUNE_LOCK_TIMEOUT = 60.0
 # A history row finished this long after "now" means the clock went back: a run moments
@@ -68,9 +69,9 @@ class PruneReport:
         }
 
 
-def config_policy(app: App) -> Policy:
+def config_policy(settings: Settings) -> Policy:
     """The retention policy saved in the config (`retention.keep_daily = 7` ...)."""
-    return Policy.from_mapping({k: app.settings.get(f"retention.{k}") for k in POLICY_KEYS})
+    return Policy.from_mapping({k: settings.get(f"retention.{k}") for k in POLICY_KEYS})
 
 
 def _recorded(record: UploadRecord) -> str:
@@ -80,11 +81,12 @@ def _recorded(record: UploadRecord) -> str:
 
 
 def check_clock(
-    app: App, target: Target, target_id: str, decisions: Sequence[Decision], now: datetime
+    attempts: Attempts, opened: Opened, decisions: Sequence[Decision], now: datetime
 ) -> None:
     """Raise `errors.ClockWrong` when the clock is obviously behind: the history recorded
     a run at this target later than now, or most backups there are dated in the future."""
-    last = app.history.last_finished(target_id)
+    target = opened.target
+    last = attempts.last_finished(opened.target_id)
     if last is not None and last.finished_at is not None and last.finished_at > now + HISTORY_SLACK:
         raise errors.ClockWrong(
             f"refusing to prune {target.description}: the system clock says {iso(now)} "
@@ -99,33 +101,31 @@ def check_clock(
         )
 
 
-def _delete(app: App, target: Target, target_id: str, files: Sequence[RemoteFile]) -> list[str]:
-    """Delete in one call (the Dropbox target batches), one history row per file."""
-    history = app.history
+def _delete(attempts: Attempts, opened: Opened, files: Sequence[RemoteFile]) -> list[str]:
+    """Delete in one call (a target may batch), one history row per file."""
     rows = {
-        f.name: history.start_upload(target_id, f.name, f.path, f.size, action="delete")
+        f.name: attempts.start(opened.target_id, f.name, f.path, f.size, action="delete")
         for f in files
     }
     try:
-        deleted = set(target.delete([f.name for f in files]))
+        deleted = set(opened.target.delete([f.name for f in files]))
     except BaseException as exc:
         code = exc.code if isinstance(exc, errors.BackupError) else "cancelled"
         for row in rows.values():
-            history.finish_upload(row, "failed", error_code=code, error_message=str(exc))
+            attempts.finish(row, "failed", error_code=code, error_message=str(exc))
         raise
     for name, row in rows.items():
         if name in deleted:
-            history.finish_upload(row, "completed")
+            attempts.finish(row, "completed")
         else:
             message = "the target did not delete it"
-            history.finish_upload(row, "failed", error_code="delete_failed", error_message=message)
+            attempts.finish(row, "failed", error_code="delete_failed", error_message=message)
     return [f.name for f in files if f.name in deleted]
 
 
 def apply_policy(
-    app: App,
-    target: Target,
-    target_id: str,
+    targets: Targets,
+    opened: Opened,
     policy: Policy,
     *,
     dry_run: bool = False,
@@ -138,11 +138,12 @@ def apply_policy(
     its plan would be as wrong) when the clock is obviously behind. Holds the target's
     lock, so it never races an upload to the same target."""
     now = utcnow() if now is None else now
-    with app.lock(target_id, PRUNE_LOCK_TIMEOUT, target):
+    attempts, target = targets.db.attempts, opened.target
+    with targets.lock(target, PRUNE_LOCK_TIMEOUT):
         decisions = tuple(plan(target.list_files(), policy, now=now))
-        check_clock(app, target, target_id, decisions, now)
+        check_clock(attempts, opened, decisions, now)
         gone = [d.file for d in decisions if not d.keep]
-        deleted = [] if dry_run or not gone else _delete(app, target, target_id, gone)
+        deleted = [] if dry_run or not gone else _delete(attempts, opened, gone)
     failed = [] if dry_run else [f.name for f in gone if f.name not in set(deleted)]
     return PruneReport(
         target.description, policy.describe(), dry_run, decisions, tuple(deleted), tuple(failed)
@@ -150,29 +151,27 @@ def apply_policy(
 
 
 def prune(
-    app: App, to: str | None, rules: Mapping[str, Any], *, dry_run: bool = False
+    targets: Targets, to: str | None, rules: Mapping[str, Any], *, dry_run: bool = False
 ) -> PruneReport:
     """Prune `to` with the rules given (keep_daily=7 ...), else the config's policy."""
     given = {k: v for k, v in rules.items() if v is not None}
-    policy = Policy.from_mapping(given) if given else config_policy(app)
-    target, target_id = app.target_for(to)
-    return apply_policy(app, target, target_id, policy, dry_run=dry_run)
+    policy = Policy.from_mapping(given) if given else config_policy(targets.settings)
+    return apply_policy(targets, targets.open(to), policy, dry_run=dry_run)
 
 
-def prune_after_upload(app: App, target: Target, target_id: str) -> PruneReport | None:
+def prune_after_upload(targets: Targets, opened: Opened) -> PruneReport | None:
     """`upload --prune`: apply the config's retention policy; None when none is set.
 
     Call only after a fully successful upload run, never after a failed one."""
-    policy = config_policy(app)
+    policy = config_policy(targets.settings)
     if policy.is_empty():
         return None
-    return apply_policy(app, target, target_id, policy)
+    return apply_policy(targets, opened, policy)
 
 
 def outside_retention(
-    app: App,
-    target: Target,
-    target_id: str,
+    attempts: Attempts,
+    opened: Opened,
     stored: Iterable[RemoteFile],
     incoming: Iterable[RemoteFile],
     policy: Policy,
@@ -191,8 +190,8 @@ def outside_retention(
     arriving = list(incoming)
     try:
         decisions = plan([*stored, *arriving], policy, now=now)
-        check_clock(app, target, target_id, decisions, now)
+        check_clock(attempts, opened, decisions, now)
     except errors.BackupError:
         return set()
-    doomed = {id(d.file) for d in decisions if d.remove}
+    doomed = {id(d.file) for d in decisions if not d.keep}
     return {f.name for f in arriving if id(f) in doomed}

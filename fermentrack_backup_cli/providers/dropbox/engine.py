@@ -1,7 +1,10 @@
-"""The upload engine: chunk plan, one read and one hash per byte, bounded retries, resume.
+"""The Dropbox upload engine: chunk plan, one read and one hash per byte, bounded retries,
+resume.
 
-Provider-generic over `SessionAPI` (the Dropbox target implements it); never
-prints and never imports the SDK. Bytes come from the file through `BlockReader`,
+Driven by `DropboxTarget.upload` over `SessionAPI` (the target's upload-session
+primitives); it gets plain values (chunk size, parallelism, the retry policy with the
+run's deadline, a `ResumeStore`), never prints, never calls back into core, and never
+imports the SDK itself. Bytes come from the file through `BlockReader`,
 which reads each byte once and SHA-256-hashes each 4 MiB block once; every chunk's
 content hash and the whole file's hash are derived from those block digests.
 
@@ -16,7 +19,7 @@ sequential upload session (the first chunk rides on start, the last on finish) o
 with `parallel > 1`, a concurrent session whose chunks (multiples of 4 MiB) are
 appended by a bounded pool of threads, at most `parallel` chunk buffers in memory.
 As chunks are acknowledged, the session id, the acknowledged prefix and the block
-digests of that prefix are recorded (`SessionStore`), so a later run of the same
+digests of that prefix are recorded (`ResumeStore`), so a later run of the same
 unchanged file continues the session instead of starting over.
 """
 
@@ -29,28 +32,19 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
-from . import errors
+from ... import errors
+from ...contenthash import BLOCK_SIZE
+from ...models import RemoteFile, ResumeRecord
+from ...retry import RetryPolicy
+from ..base import NoResume, Progress, ResumeStore, SourceFile, Stored
 from .chunks import BlockReader, plan_chunks, span_end
-from .contenthash import BLOCK_SIZE
-from .models import RemoteFile
-from .providers.base import Progress, SourceFile, Stored
-from .retry import RetryPolicy
-from .sessions import (
-    CONCURRENT,
-    SEQUENTIAL,
-    HistorySessions,
-    NoSessions,
-    SessionRecord,
-    SessionStore,
-)
-
-if TYPE_CHECKING:
-    from .app import App
 
 T = TypeVar("T")
 MIB = 1024 * 1024
+SEQUENTIAL = "sequential"
+CONCURRENT = "concurrent"
 SESSION_LIFETIME_S = 7 * 24 * 3600 - 3600  # Dropbox keeps sessions 7 days; keep a margin
 MAX_OFFSET_CORRECTIONS = 8  # incorrect_offset answers per file before giving up
 
@@ -96,7 +90,7 @@ class Job:
     progress: Progress
     chunk_size: int
     parallel: int = 1
-    store: SessionStore = field(default_factory=NoSessions)
+    store: ResumeStore = field(default_factory=NoResume)
     reported: int = 0  # bytes reported to `progress` so far
     created: float = 0.0  # when the current session was started (time.time())
 
@@ -139,7 +133,7 @@ class Job:
             self.created = time.time()
         self.store.save(
             self.remote_path,
-            SessionRecord(
+            ResumeRecord(
                 session_id,
                 kind,
                 str(self.source.path),
@@ -235,13 +229,17 @@ def _upload_small(job: Job, fd: int, reader: BlockReader) -> RemoteFile:
     )
 
 
-def _resume_point(job: Job) -> tuple[SessionRecord, int] | None:
+def _resume_point(job: Job) -> tuple[ResumeRecord, int] | None:
     """A recorded session of this unchanged file and the offset the server really holds."""
     record = job.store.load(job.remote_path)
     if record is None:
         return None
     too_old = time.time() - record.created > SESSION_LIFETIME_S
-    if too_old or not record.matches(job.source) or record.committed > job.source.size:
+    if (
+        too_old
+        or not record.matches(str(job.source.path), job.source.size, job.source.mtime_ns)
+        or record.committed > job.source.size
+    ):
         job.store.drop(job.remote_path)
         return None
     offset = record.committed
@@ -425,21 +423,6 @@ class _Window:
             self.job.advance_to(self.committed)
 
 
-# wiring ------------------------------------------------------------------------------
-
-
 def chunk_bytes(mib: int) -> int:
     """A chunk size in bytes from MiB, rounded down to a multiple of 4 MiB (at least 4)."""
     return max(4, int(mib) // 4 * 4) * MIB
-
-
-def uploader_for(app: App, conn_id: str) -> Callable[[Any, SourceFile, bool, Progress], Stored]:
-    chunk_size = chunk_bytes(app.settings.get("upload.chunk_size_mib"))
-    parallel = max(1, int(app.settings.get("upload.parallel")))
-    store = HistorySessions(app.history, conn_id)
-
-    def upload(api: Any, source: SourceFile, overwrite: bool, progress: Progress) -> Stored:
-        job = Job(api, source, overwrite, progress, chunk_size, parallel, store)
-        return upload_file(job)
-
-    return upload

@@ -10,21 +10,22 @@ from typing import Any
 import typer
 
 from .. import errors
+from ..core.remote_verify import RemoteCheck, checks_exit_code, verify_remote
+from ..core.verify import verify_paths
 from ..errors import ExitCode
 from ..models import ArchiveReport
 from ..output import Output, human_size
-from ..remote import RemoteCheck, checks_exit_code, verify_remote
-from ..service import verify_paths
-from .common import JsonOpt, any_to_json, count_option, exit_with, get_app, handle_errors, setup
-from .remote import watching
+from .options import JSON, count_option
+from .render import exit_with, watching
+from .runtime import runtime
 
 
 def register(app: typer.Typer) -> None:
     app.command("verify")(verify)
 
 
-@handle_errors
 def verify(
+    ctx: typer.Context,
     items: list[str] | None = typer.Argument(
         None,
         metavar="[PATHS]...",
@@ -47,13 +48,14 @@ def verify(
     strict: bool = typer.Option(
         False, "--strict", help="An unrecognised layout is an error (exit 5), not a warning."
     ),
-    json: bool = JsonOpt,
+    json: bool = JSON,
 ) -> None:
     """Read every member of each archive, find the Fermentrack data dump, name the layout.
 
     Example: fermentrack-backup verify --remote --latest 1 --to dropbox
     """
-    out = setup(json=json)
+    rt = runtime(ctx)
+    out = rt.output(json=json)
     names = items or []
     if remote or all_ or latest is not None:
         _check_remote_args(names, all_, latest)
@@ -63,9 +65,9 @@ def verify(
                 "verify the local archives with --strict, or drop --strict",
             )
         with watching(out) as watcher:
-            checks = verify_remote(get_app(), to, names, latest=latest, watcher=watcher)
+            checks = verify_remote(rt.context.targets, to, names, latest=latest, watcher=watcher)
         if json:
-            out.data(any_to_json(checks))
+            out.data([c.to_json() for c in checks])
         else:
             _show_checks(out, checks)
         exit_with(checks_exit_code(checks))
@@ -75,13 +77,13 @@ def verify(
             "nothing to verify",
             "pass archives or a folder, or --remote NAME / --remote --all with --to",
         )
-    reports = verify_paths(get_app(), [Path(n) for n in names], to)
+    reports = verify_paths(rt.context.targets, [Path(n) for n in names], to)
     if strict:
         from ..archive import apply_strict  # deferred: tarfile/lzma/zipfile
 
         reports = [apply_strict(r) for r in reports]
     if json:
-        out.data(any_to_json(reports))
+        out.data([r.to_json() for r in reports])
     else:
         _show_reports(out, reports)
     _show_warnings(out, reports, json)

@@ -2,12 +2,10 @@
 
 Also the offline reference implementation of the Target protocol: streams the
 source through a temp file in the destination folder, hashing in the same read,
-fsyncs, renames atomically and re-reads the stored copy to compare hashes.
-
-The folder is never created by accident (a missing mount point means an unmounted
-drive), and a linked folder is checked to still be on the filesystem it was linked
-on. Every OSError is turned into an error naming what failed: the source archive
-or the destination.
+fsyncs, renames atomically and re-reads the stored copy to compare hashes. Every
+OSError is turned into an error naming what failed: the source or the destination.
+Whether names differ by case is probed on the folder's filesystem once (an exFAT
+stick is case-insensitive, ext4 is not).
 """
 
 from __future__ import annotations
@@ -15,18 +13,21 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import stat
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
-from .. import errors
-from ..contenthash import BLOCK_SIZE, ContentHasher
-from ..fsutil import TEMP_NAME, blame, create_temp, fsync_dir, os_error, same_file
-from ..models import RemoteFile
-from .base import Progress, SourceFile, Space, Stored, no_progress
+from ... import contenthash, errors
+from ...contenthash import BLOCK_SIZE, ContentHasher, hash_file
+from ...fsutil import TEMP_NAME, blame, create_temp, fsync_dir, os_error, same_file
+from ...models import RemoteFile
+from ..base import Capabilities, NameRules, Progress, SourceFile, Space, Stored, no_progress
+from .folder import check_folder
 
 COPY_BUFFER = BLOCK_SIZE  # 4 MiB: one hash block, constant memory
 
@@ -35,85 +36,35 @@ LEGACY_TEMP_NAME = re.compile(
 )
 """Temp files of earlier versions: tempfile.mkstemp(prefix=".NAME.", suffix=".part")."""
 
-
-def hash_file(path: Path, progress: Progress = no_progress) -> tuple[int, str]:
-    """Size and content hash of a file, read once in 4 MiB blocks."""
-    hasher = ContentHasher()
-    with path.open("rb") as handle:
-        while block := handle.read(COPY_BUFFER):
-            hasher.update(block)
-            progress(len(block))
-    return hasher.size, hasher.hexdigest()
+# What a folder stores: NAME_MAX bytes, no "/" or NUL. On a case-insensitive
+# filesystem (FAT, exFAT, NTFS, APFS/HFS+ by default) also none of the characters
+# Windows filesystems refuse, and no trailing dots or spaces.
+_POSIX_NAMES = NameRules("this folder's filesystem")
+_FAT_NAMES = NameRules(
+    "this folder's filesystem", forbidden='/\x00<>:"\\|?*', control=True, no_trailing=" ."
+)
 
 
-def mount_point(folder: Path) -> str:
-    """The top folder of the filesystem holding `folder` (its mount point)."""
-    path = Path(os.path.realpath(folder))
-    device = path.stat().st_dev
-    while path.parent != path:
-        try:
-            if path.parent.stat().st_dev != device:
-                break
-        except OSError:  # an unreadable parent: as far as we can tell
-            break
-        path = path.parent
-    return str(path)
-
-
-def filesystem_of(folder: Path) -> tuple[int, str]:
-    """What `link local` records: the folder's device id and its mount point."""
-    with blame("read", folder):
-        return folder.stat().st_dev, mount_point(folder)
-
-
-def _check_filesystem(folder: Path, linked: tuple[int, str]) -> None:
-    """Refuse a linked folder that is no longer on the filesystem it was linked on.
-
-    A drive mounted again at the same mount point may get another device id (a USB
-    stick plugged into another port): that is still the drive, so it passes."""
-    device, linked_mount = linked
-    with blame("read", folder):
-        if folder.stat().st_dev == device:
-            return
-        now_mount = mount_point(folder)
-    if now_mount == linked_mount:
-        return
-    raise errors.NotFound(
-        f"{folder} is not on the filesystem it was linked on (mounted at {linked_mount}): "
-        "is the USB stick or drive mounted?",
-        "mount it, then run again; if the folder now lives on another disk for good, "
-        f"record that with `fermentrack-backup link local {folder}`",
-        code="target_not_mounted",
-    )
-
-
-def check_folder(folder: Path, linked: tuple[int, str] | None = None) -> Path:
-    """The folder must exist, be a directory and be writable; a linked folder must
-    also be on the filesystem (`linked`: device id, mount point) it was linked on."""
-    folder = folder.expanduser()
-    with blame("open", folder):  # a name too long, a folder we may not search
-        return _check_folder(folder, linked)
-
-
-def _check_folder(folder: Path, linked: tuple[int, str] | None) -> Path:
-    if not folder.exists():
-        raise errors.NotFound(
-            f"target folder does not exist: {folder}",
-            "mount the drive it lives on, or create it (`upload --mkdir` does)",
-            code="target_missing",
-        )
-    if not folder.is_dir():
-        raise errors.TargetError(
-            f"target is not a folder: {folder}", "give a directory path", code="target_missing"
-        )
-    if linked is not None:
-        _check_filesystem(folder, linked)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise errors.PermissionDenied(
-            f"target folder is not writable: {folder}",
-            "fix its permissions or remount the drive read-write",
-        )
-    return folder.absolute()
+def _case_sensitive(root: Path) -> bool:
+    """Whether names in `root` differ by case: look up its own name with the case swapped,
+    else create a probe file. A folder we cannot probe is taken as case-sensitive."""
+    name = root.name
+    swapped = name.swapcase()
+    if name and swapped != name:
+        with contextlib.suppress(OSError):
+            return not root.samefile(root.parent / swapped)
+        return True
+    probe = root / f".fbk-case-{secrets.token_hex(4)}"
+    try:
+        fd = os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o600)
+    except OSError:
+        return True
+    try:
+        os.close(fd)
+        return not os.path.lexists(root / probe.name.upper())
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
 
 
 def check_source_identity(source: SourceFile, fd: int) -> None:
@@ -139,15 +90,31 @@ def check_source_identity(source: SourceFile, fd: int) -> None:
 
 
 class LocalTarget:
-    provider_id = "local"
-
-    def __init__(self, root: Path, remote_folder: str) -> None:
+    def __init__(self, root: Path, remote_folder: str, provider_id: str) -> None:
+        self.provider_id = provider_id
         self.root = root
         self.folder = root.joinpath(*[p for p in remote_folder.split("/") if p])
 
+    @cached_property
+    def capabilities(self) -> Capabilities:
+        sensitive = _case_sensitive(self.root)
+        return Capabilities(
+            hash_kind=contenthash.KIND,  # Dropbox's algorithm, computed on the stored file
+            case_sensitive=sensitive,
+            name_rules=_POSIX_NAMES if sensitive else _FAT_NAMES,
+            resumable_uploads=False,
+            reports_space=True,
+            lists_hashes=False,
+        )
+
+    @property
+    def lock_key(self) -> str:
+        return os.path.realpath(self.root)
+
     @property
     def description(self) -> str:
-        return str(self.folder)
+        # the real path: the same folder reached through a symlink is named the same
+        return os.path.realpath(self.folder)
 
     def remote_path(self, name: str) -> str:
         return str(self.folder / name)
@@ -192,6 +159,9 @@ class LocalTarget:
         with blame("read", where):
             usage = shutil.disk_usage(where)
         return Space(used=usage.used, allocated=usage.total)
+
+    def begin_run(self) -> None:
+        self.remove_stale_temp_files()
 
     def remove_stale_temp_files(self) -> list[str]:
         """Remove the temp files killed runs left in the folder (call under the run

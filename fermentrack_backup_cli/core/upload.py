@@ -1,4 +1,4 @@
-"""The provider-generic upload pipeline: expand paths, check, compare, store, record.
+"""The upload use case: check, compare, store, record, for any target.
 
 Every attempt is a history row. A stored backup is never replaced silently:
 same name and same hash is "already uploaded", same name and other content is
@@ -17,14 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from . import errors
-from .app import App
-from .fsutil import blame, os_error
-from .models import ArchiveReport, RemoteFile, UploadResult, is_archive_name
-from .providers.base import SourceFile, Target
-from .providers.local import LocalTarget, hash_file
+from .. import contenthash, errors
+from ..contenthash import hash_file
+from ..fsutil import blame
+from ..models import RemoteFile, UploadResult
+from ..providers.base import SourceFile
+from ..retention import Policy
+from ..store import Database
 from .prune import outside_retention
-from .retention import Policy
+from .sources import check_archive, check_layout, expand_paths
+from .targets import Opened, Targets
 
 OUTSIDE_RETENTION = "outside retention"
 
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class Reporter(Protocol):
-    """How the pipeline tells the outside world what it does (output.py implements it)."""
+    """How an upload tells the outside world what it does (output.py implements it)."""
 
     def file_started(self, name: str, size: int) -> None: ...
 
@@ -41,20 +43,6 @@ class Reporter(Protocol):
     def file_done(self, result: UploadResult) -> None: ...
 
     def warning(self, name: str, text: str) -> None: ...
-
-
-class NullReporter:
-    def file_started(self, name: str, size: int) -> None:
-        return None
-
-    def advance(self, nbytes: int) -> None:
-        return None
-
-    def file_done(self, result: UploadResult) -> None:
-        return None
-
-    def warning(self, name: str, text: str) -> None:
-        return None
 
 
 class GuardedReporter:
@@ -100,134 +88,30 @@ class UploadOptions:
     strict: bool = False  # an archive of an unrecognised layout is refused, not uploaded
 
 
-def expand_paths(paths: Sequence[Path], *, allow_any: bool = False) -> list[Path]:
-    """Files as given; a directory means every backup archive directly in it."""
-    found: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            try:
-                archives = sorted(
-                    p for p in path.iterdir() if p.is_file() and is_archive_name(p.name)
-                )
-            except OSError as exc:
-                raise os_error(exc, "list", path) from None
-            if not archives:
-                raise errors.NoArchives(
-                    f"no backup archives (*.tar.xz, *.tar.gz, *.tgz, *.zip) in {path}",
-                    "point at Fermentrack's backup folder or at archive files",
-                )
-            found.extend(archives)
-        elif path.is_file():
-            if not allow_any and not is_archive_name(path.name):
-                raise errors.NotAnArchive(
-                    f"{path} is not a backup archive (expected .tar.xz, .tar.gz, .tgz or .zip)",
-                    "pass Fermentrack backup archives, or --no-check to upload it anyway",
-                )
-            found.append(path)
-        elif path.exists():
-            raise errors.UsageError(f"{path} is not a regular file", "pass archive files")
-        else:
-            raise errors.NotFound(f"no such file or directory: {path}", "check the path")
-    unique: dict[Path, None] = dict.fromkeys(p.absolute() for p in found)
-    return list(unique)
-
-
-def check_archive(path: Path) -> ArchiveReport:
-    """Verify the archive; return the report, or raise when it is damaged.
-
-    An unrecognised layout is not damage: the report says so (`layout`, `warnings`);
-    `check_layout` decides what to do with it.
-    """
-    from .archive import verify_file
-
-    report = verify_file(path)
-    if not report.ok:
-        problem = "; ".join(report.problems) or "unreadable"
-        error = (
-            errors.NotAnArchive if report.error_code == "not_an_archive" else errors.CorruptArchive
-        )
-        hint = (
-            "it was not unpacked, to protect this machine; make a new backup in Fermentrack, "
-            "or pass --no-check to upload it unchecked"
-            if report.error_code == "exceeds_limits"
-            else "the backup is damaged: make a new one in Fermentrack, or pass "
-            "--no-check to upload it anyway"
-        )
-        raise error(
-            f"{path.name}: {problem}; not uploaded",
-            hint,
-            code=report.error_code or error.code,
-        )
-    assert report.content_hash is not None
-    return report
-
-
-def check_layout(path: Path, report: ArchiveReport, *, strict: bool) -> tuple[str, ...]:
-    """The warnings to show for a sound archive; under `strict`, an unrecognised layout
-    raises UnknownLayout instead."""
-    if strict and report.layout == "unknown":
-        raise errors.UnknownLayout(
-            f"{path.name}: not a Fermentrack backup layout this tool recognises; "
-            "not uploaded (--strict)",
-            "check that the folder holds Fermentrack's backups (`fermentrack-backup verify "
-            "FILE` names the layout), or drop --strict to upload it with a warning",
-        )
-    return report.warnings
-
-
-MAX_NAME_BYTES = 255
-# Names Dropbox refuses to store (it ignores them when syncing, so the API rejects them).
-_IGNORED_NAMES = frozenset({"desktop.ini", "thumbs.db", ".ds_store", ".dropbox", ".dropbox.attr"})
-
-
-def check_remote_name(name: str) -> None:
-    """Refuse names Dropbox would reject, before any byte is sent."""
-    problem = None
-    if len(name.encode("utf-8")) > MAX_NAME_BYTES:
-        problem = f"is longer than {MAX_NAME_BYTES} bytes"
-    elif name.endswith((" ", ".")):
-        problem = "ends with a space or a dot"
-    elif any(ord(c) < 0x20 or c == "\x7f" for c in name) or "/" in name:
-        problem = "contains control characters"
-    elif name.lower() in _IGNORED_NAMES:
-        problem = "is a name Dropbox does not store"
-    if problem:
-        raise errors.RemoteNameError(
-            f"cannot store {name!r}: the name {problem}",
-            "rename the archive (at most 255 bytes, no trailing dots or spaces)",
-        )
-
-
-def failed_result(path: Path, remote_path: str | None, exc: errors.BackupError) -> UploadResult:
-    return UploadResult(
-        str(path),
-        remote_path,
-        None,
-        None,
-        "failed",
-        exc.message,
-        error_code=exc.code,
-        hint=exc.hint,
-        exit_code=exc.exit_code,
-    )
-
-
-def record_failures(
-    app: App, target_id: str | None, files: Sequence[Path], exc: errors.BackupError
-) -> None:
-    """A `failed` row for every file a run-wide error kept from being uploaded."""
-    for path in files:
-        record = app.history.start_upload(target_id, str(path), None, None)
-        app.history.finish_upload(record, "failed", error_code=exc.code, error_message=exc.message)
-
-
 class Uploader:
+    """One upload run to one target (under its lock)."""
+
     def __init__(
-        self, app: App, target: Target, target_id: str, options: UploadOptions, reporter: Reporter
+        self,
+        targets: Targets,
+        db: Database,
+        opened: Opened,
+        options: UploadOptions,
+        reporter: Reporter,
     ) -> None:
-        self.app = app
-        self.target = target
-        self.target_id = target_id
+        self.targets = targets
+        self.attempts = db.attempts
+        self.connections = db.connections
+        self.opened = opened
+        self.target = opened.target
+        self.target_id = opened.target_id
+        self.caps = opened.target.capabilities
+        if self.caps.hash_kind != contenthash.KIND:
+            raise errors.UsageError(
+                f"{self.target.description} reports {self.caps.hash_kind} hashes, which this "
+                "tool cannot compute for a local file",
+                "upgrade fermentrack-backup",
+            )
         self.options = options
         self.reporter = GuardedReporter(reporter)
         self.remote: dict[str, RemoteFile] = {}
@@ -235,27 +119,18 @@ class Uploader:
         self._free: int | None = None
         self._space_known = False
 
-    @property
-    def is_local(self) -> bool:
-        return self.target_id.startswith("local:")
-
     def _key(self, name: str) -> str:
-        """Dropbox paths are case-insensitive; a local folder (ext4) is not."""
-        return name if self.is_local else name.lower()
-
-    def run(self, paths: Sequence[Path]) -> list[UploadResult]:
-        files = expand_paths(paths, allow_any=not self.options.check)
-        return self.run_files(files)
+        """The name as the target compares names (its own case rules)."""
+        return self.caps.key(name)
 
     def run_files(self, files: Sequence[Path]) -> list[UploadResult]:
         results: list[UploadResult] = []
         tried = 0  # files whose attempt has a history row of its own
         try:
-            with self.app.lock(self.target_id, self.options.lock_timeout, self.target):
+            with self.targets.lock(self.target, self.options.lock_timeout):
                 # under the lock no other run is active here: leftovers are from a killed one
-                self.app.history.fail_stale(self.target_id)
-                if isinstance(self.target, LocalTarget):  # and temp files a killed copy left
-                    self.target.remove_stale_temp_files()
+                self.attempts.fail_stale(self.target_id)
+                self.target.begin_run()  # and a target's own (temp files a killed copy left)
                 # listed once, under the lock, so a concurrent run's uploads are seen
                 self.remote = {self._key(f.name): f for f in self.target.list_files()}
                 self.outside = self._outside_retention(files)
@@ -263,12 +138,10 @@ class Uploader:
                     tried += 1
                     results.append(self.upload_one(path))
         except errors.BackupError as exc:
-            if isinstance(exc, errors.NeedsRelink) and not self.is_local:
-                self.app.history.update_connection(self.target_id, state="needs_relink")
-            record_failures(self.app, self.target_id, files[tried:], exc)
+            self.attempts.fail_all(self.target_id, files[tried:], exc)
             raise
-        if not self.is_local:
-            self.app.history.touch_connection(self.target_id)
+        if self.opened.connection is not None:
+            self.connections.touch(self.target_id)
         return results
 
     def _outside_retention(self, files: Sequence[Path]) -> set[str]:
@@ -289,9 +162,8 @@ class Uploader:
                 continue  # it fails on its own when its turn comes
             incoming[key] = RemoteFile(path.name, self.target.remote_path(path.name), size, None)
         names = outside_retention(
-            self.app,
-            self.target,
-            self.target_id,
+            self.attempts,
+            self.opened,
             list(self.remote.values()),
             list(incoming.values()),
             policy,
@@ -322,14 +194,14 @@ class Uploader:
         return remote_hash == local_hash
 
     def upload_one(self, path: Path) -> UploadResult:
-        history = self.app.history
+        attempts = self.attempts
         started = time.monotonic()
         remote_path = self.target.remote_path(path.name)
-        self.record = history.start_upload(self.target_id, str(path), remote_path, None)
+        self.record = attempts.start(self.target_id, str(path), remote_path, None)
         try:
             return self._upload(path, started)
         except errors.BackupError as exc:
-            record = history.finish_upload(
+            record = attempts.finish(
                 self.record, "failed", error_code=exc.code, error_message=exc.message
             )
             result = UploadResult(
@@ -349,12 +221,12 @@ class Uploader:
                 raise  # nothing else can succeed either (the time budget is gone too)
             return result
         except KeyboardInterrupt:
-            history.finish_upload(
+            attempts.finish(
                 self.record, "failed", error_code="cancelled", error_message="interrupted"
             )
             raise
         except BaseException as exc:
-            history.finish_upload(
+            attempts.finish(
                 self.record, "failed", error_code="unexpected", error_message=type(exc).__name__
             )
             raise
@@ -362,7 +234,7 @@ class Uploader:
     def _outside(self, path: Path, started: float) -> UploadResult:
         size = path.stat().st_size
         # no remote path: nothing is stored, so `remote ls` never counts it as known
-        self.app.history.finish_upload(
+        self.attempts.finish(
             self.record, "skipped", size=size, remote_path=None, error_message=OUTSIDE_RETENTION
         )
         result = UploadResult(
@@ -380,7 +252,7 @@ class Uploader:
     def _skipped(
         self, path: Path, existing: RemoteFile, size: int, local_hash: str, started: float
     ) -> UploadResult:
-        self.app.history.finish_upload(self.record, "skipped", content_hash=local_hash)
+        self.attempts.finish(self.record, "skipped", content_hash=local_hash)
         result = UploadResult(
             str(path),
             existing.path,
@@ -396,7 +268,7 @@ class Uploader:
     def _upload(self, path: Path, started: float) -> UploadResult:
         # OSErrors are the source's only where the source is read: a target raises
         # BackupErrors naming what failed at its end (a folder it cannot write, say)
-        history = self.app.history
+        attempts = self.attempts
         with blame("read", path):
             vanished = not path.is_file()  # since the folder was listed
         if vanished:
@@ -405,8 +277,7 @@ class Uploader:
             raise errors.PermissionDenied(f"cannot read {path}", "check the file's permissions")
         if self._key(path.name) in self.outside:
             return self._outside(path, started)
-        if not self.is_local:
-            check_remote_name(path.name)
+        self.caps.name_rules.check(path.name)
         existing = self.remote.get(self._key(path.name))
         local_hash = None
         if existing is not None:
@@ -414,7 +285,7 @@ class Uploader:
             # must not unpack every one of them on a Pi. They were checked when uploaded.
             with blame("read", path):
                 size, local_hash = hash_file(path)
-            self.record = history.finish_upload(
+            self.record = attempts.finish(
                 self.record, "pending", size=size, content_hash=local_hash
             )
             if self._same_content(existing, local_hash):
@@ -439,17 +310,17 @@ class Uploader:
                 self.reporter.warning(path.name, warning)
         with blame("read", path):
             source = SourceFile.from_path(path, local_hash)
-        record = self.record = history.finish_upload(
+        record = self.record = attempts.finish(
             self.record, "pending", size=source.size, content_hash=local_hash
         )
         self._check_space(source, existing)
-        record = self.record = history.finish_upload(record, "uploading", content_hash=local_hash)
+        record = self.record = attempts.finish(record, "uploading", content_hash=local_hash)
         self.reporter.file_started(path.name, source.size)
         with blame("read", path):  # what a target lets through is from reading the source
             stored = self.target.upload(
                 source, overwrite=self.options.overwrite, progress=self.reporter.advance
             )
-        history.finish_upload(
+        attempts.finish(
             record,
             "completed",
             size=stored.file.size,
@@ -474,31 +345,24 @@ class Uploader:
 
 
 def upload(
-    app: App, paths: Sequence[Path], to: str | None, options: UploadOptions, reporter: Reporter
+    targets: Targets,
+    db: Database,
+    paths: Sequence[Path],
+    to: str | None,
+    options: UploadOptions,
+    reporter: Reporter,
 ) -> list[UploadResult]:
     files = expand_paths(paths, allow_any=not options.check)
     try:
-        target, target_id = app.target_for(to, mkdir=options.mkdir)
+        opened = targets.open(to, mkdir=options.mkdir)
     except (errors.AuthError, errors.ProviderDisabled, errors.NotFound) as exc:
         if isinstance(exc, errors.NotFound) and exc.code not in _TARGET_GONE:
             raise  # `--to` names nothing: no target to record failures for
         # not linked, needs re-link, provider disabled, drive not mounted:
         # every file gets its failed row
-        conn_id = _connection_id(app, to)
-        if isinstance(exc, errors.NeedsRelink) and conn_id is not None:
-            app.history.update_connection(conn_id, state="needs_relink")
-        record_failures(app, conn_id, files, exc)
+        db.attempts.fail_all(targets.history_id(to), files, exc)
         raise
-    return Uploader(app, target, target_id, options, reporter).run_files(files)
+    return Uploader(targets, db, opened, options, reporter).run_files(files)
 
 
 _TARGET_GONE = ("target_missing", "target_not_mounted")
-
-
-def _connection_id(app: App, ref: str | None) -> str | None:
-    if ref is not None and ref.startswith("local:"):  # as Uploader records `local:DIR`
-        return "local:" + str(Path(ref.removeprefix("local:")).expanduser().absolute())
-    try:
-        return app.resolve(ref).id
-    except errors.BackupError:
-        return None

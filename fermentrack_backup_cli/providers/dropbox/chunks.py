@@ -12,9 +12,9 @@ import hashlib
 import os
 from collections.abc import Iterator
 
-from . import errors
-from .contenthash import BLOCK_SIZE, combine
-from .providers.base import SourceFile
+from ... import errors
+from ...contenthash import BLOCK_SIZE, combine
+from ..base import SourceFile
 
 # the chunk plan ----------------------------------------------------------------------
 

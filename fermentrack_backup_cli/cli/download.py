@@ -1,0 +1,44 @@
+"""`download`: restore a stored backup, checked against its content hash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..core.download import download as run_download
+from ..output import human_size
+from .options import JSON, TO
+from .render import watching
+from .runtime import runtime
+
+
+def register(app: typer.Typer) -> None:
+    app.command("download")(download)
+
+
+def download(
+    ctx: typer.Context,
+    name: str = typer.Argument(
+        ..., metavar="NAME", help="A stored backup's name, as `remote ls` shows it."
+    ),
+    to: str | None = TO,
+    output: Path = typer.Option(
+        Path(), "--output", "-o", metavar="DIR", help="Folder to save it in."
+    ),
+    force: bool = typer.Option(False, "--force", help="Replace an existing local file."),
+    json: bool = JSON,
+) -> None:
+    """Download (restore) a stored backup, checked against its content hash.
+
+    Example: fermentrack-backup download 2026-11-27T03.00.00.tar.xz --to dropbox -o ~/restore
+    """
+    rt = runtime(ctx)
+    out = rt.output(json=json)
+    with watching(out) as watcher:
+        result = run_download(rt.context.targets, name, to, output, force=force, watcher=watcher)
+    if json:
+        out.data(result.to_json())
+        return
+    resumed = f", resumed at {result.resumed_from} bytes" if result.resumed_from else ""
+    out.line(f"downloaded: {result.name} -> {result.path} ({human_size(result.size)}{resumed})")

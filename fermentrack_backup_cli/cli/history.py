@@ -1,0 +1,85 @@
+"""`uploads`: the history of upload attempts (and deletions), newest first."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .. import errors, providers
+from ..models import UPLOAD_STATUSES, iso
+from ..output import human_size
+from .options import JSON, count_option
+from .runtime import runtime
+
+MAX_LIMIT = 1_000_000  # more rows than any history holds; SQLite's LIMIT must fit 64 bits
+
+
+def register(app: typer.Typer) -> None:
+    app.command("uploads")(uploads)
+
+
+def uploads(
+    ctx: typer.Context,
+    json: bool = JSON,
+    limit: int = typer.Option(
+        20,
+        "--limit",
+        "-n",
+        metavar="N",
+        parser=count_option(1, MAX_LIMIT, "--limit 20"),
+        help=f"Show at most N rows (1-{MAX_LIMIT}).",
+    ),
+    connection: str | None = typer.Option(
+        None,
+        "--connection",
+        "-c",
+        metavar="CONNECTION",
+        help="Only this connection (or an ad-hoc target such as local:DIR).",
+    ),
+    status: str | None = typer.Option(
+        None, "--status", "-s", help="Only this status: " + ", ".join(UPLOAD_STATUSES)
+    ),
+) -> None:
+    """List upload attempts, newest first.
+
+    Example: fermentrack-backup uploads --status failed --limit 5
+    """
+    rt = runtime(ctx)
+    out = rt.output(json=json)
+    context = rt.context
+    if status is not None and status not in UPLOAD_STATUSES:
+        raise errors.InvalidValue(
+            f"unknown status {status!r}", "use one of: " + ", ".join(UPLOAD_STATUSES)
+        )
+    conn_id = None
+    if connection is not None:
+        conn_id = context.targets.history_id(connection)
+        if conn_id is None:
+            context.targets.resolve(connection)  # raises: names no connection
+    records = context.db.attempts.list(limit=limit, connection_id=conn_id, status=status)
+    if json:
+        out.data([r.to_json() for r in records])
+        return
+    rows = [
+        (
+            r.id,
+            iso(r.started_at),
+            r.action,
+            r.status,
+            Path(r.local_path or r.remote_path or "").name,
+            human_size(r.size),
+            _target(r.connection_id),
+            r.error_code or "",
+        )
+        for r in records
+    ]
+    columns = ("id", "started", "action", "status", "file", "size", "target", "error")
+    out.table("Uploads", columns, rows)
+
+
+def _target(conn_id: str | None) -> str:
+    """A connection by its short id; an ad-hoc target (local:/mnt/usb) whole."""
+    text = conn_id or ""
+    adhoc = any(spec.ref_prefix and text.startswith(spec.ref_prefix) for spec in providers.specs())
+    return text if adhoc else text[:8]

@@ -1,0 +1,87 @@
+"""The history database: one SQLite file, opened once, with its migrations and tables.
+
+stdlib sqlite3 in WAL mode with a busy timeout, so a second process reading `status`
+never sees a torn write and two runs never corrupt the file. One connection per
+process, shared by threads under a lock (an upload worker may record a refused
+token). A table per module: `connections`, `attempts` (uploads and deletions),
+`sessions` (resumable upload sessions), `verifications` (deep checks of stored
+copies); `mapping` turns sqlite3 errors into BackupErrors with a hint.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ..paths import ensure_dir
+from .attempts import Attempts
+from .connections import Connections
+from .mapping import database_error
+from .migrations import MIGRATIONS
+from .sessions import Sessions
+from .verifications import Verifications
+
+__all__ = ["Attempts", "Connections", "Database", "Sessions", "Verifications"]
+
+
+class Database:
+    """One open history database. Cheap to create; commands open it only when needed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        ensure_dir(path.parent, 0o700)
+        try:
+            self.sql = sqlite3.connect(
+                path, timeout=30, isolation_level=None, check_same_thread=False
+            )
+            self.sql.row_factory = sqlite3.Row
+            self.sql.execute("PRAGMA journal_mode=WAL")
+            self.sql.execute("PRAGMA busy_timeout=30000")
+            self.sql.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.DatabaseError as exc:
+            raise database_error(path, exc) from None
+        self.connections = Connections(self)
+        self.attempts = Attempts(self)
+        self.sessions = Sessions(self)
+        self.verifications = Verifications(self)
+
+    def __repr__(self) -> str:
+        return f"Database({str(self.path)!r})"
+
+    def close(self) -> None:
+        with self.lock:
+            self.sql.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self.lock:
+            self.sql.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.sql
+            except BaseException:
+                self.sql.execute("ROLLBACK")
+                raise
+            self.sql.execute("COMMIT")
+
+    def query(self, sql: str, params: Any = ()) -> list[sqlite3.Row]:
+        with self.lock:
+            return self.sql.execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        with self.transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    @property
+    def schema_version(self) -> int:
+        return int(self.query("PRAGMA user_version")[0][0])
