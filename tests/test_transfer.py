@@ -17,7 +17,8 @@ from fermentrack_backup_cli import errors
 from fermentrack_backup_cli.contenthash import content_hash
 from fermentrack_backup_cli.core.context import Context
 from fermentrack_backup_cli.providers.base import SourceFile
-from fermentrack_backup_cli.providers.dropbox.engine import Job, upload_file
+from fermentrack_backup_cli.providers.dropbox.engine import upload_file
+from fermentrack_backup_cli.providers.dropbox.job import Job
 
 MIB = 1024 * 1024
 CHUNK = 4 * MIB

@@ -20,29 +20,19 @@ underlying stream propagate unchanged: only the document's content is judged her
 
 from __future__ import annotations
 
-import codecs
 import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .jsontext import LONG_STRING, Invalid, TextWindow
+
 READ_SIZE: Final = 64 * 1024  # bytes read from the stream at a time
 WINDOW: Final = 256 * 1024  # characters: larger values are entered, not decoded at once
 MAX_DEPTH: Final = 10_000
 FILE_VERSION_MAX_CHARS: Final = 1024  # a longer file_version value is noted, not kept
 
-_NEAR_END: Final = 16  # an error this close to the end of the buffer may be a cut token
-_WS = re.compile(r"[ \t\n\r]*")
-# the inside of a string: plain characters and valid escapes (stops at '"', a control
-# character, a bad escape, or the end of the buffer). Possessive (*+): a plain repeated
-# group makes re keep state for every repetition, megabytes for one buffer of escapes.
-_STRING_BODY = re.compile(
-    r'[^"\\\x00-\x1f]*(?:\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})[^"\\\x00-\x1f]*)*+'
-)
-_SCALAR = re.compile(
-    r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?|true|false|null|NaN|-?Infinity"
-)
 _NEXT = re.compile(r"[ \t\n\r]*([,\]}]?)[ \t\n\r]*")  # the delimiter after an element
 
 
@@ -62,10 +52,6 @@ class JsonInfo:
         return self.error is None
 
 
-class _Invalid(Exception):
-    """The document is not valid JSON (the message says where)."""
-
-
 class _Frame:
     """An array or object too large to decode at once, being read element by element."""
 
@@ -80,12 +66,6 @@ class _Frame:
         self.has_fields = False
 
 
-def _end(pattern: re.Pattern[str], text: str, pos: int) -> int:
-    """Where a match of `pattern` (one that may be empty) at `pos` ends."""
-    m = pattern.match(text, pos)
-    return pos if m is None else m.end()
-
-
 def _is_row(value: Any) -> bool:
     return type(value) is dict and isinstance(value.get("model"), str) and "fields" in value
 
@@ -96,24 +76,15 @@ def _short(value: Any) -> bool:
 
 
 _KIND = {"{": "object", "[": "array"}
-_LONG_STRING = object()  # a string checked piece by piece, not kept
 _SKIPPED = object()  # a number or literal that was checked but not kept
 
 
-class _Scanner:
+class _Scanner(TextWindow):
     def __init__(
         self, read: Callable[[int], bytes], window: int, read_size: int, max_depth: int
     ) -> None:
-        self._read = read
-        self.window = window
-        self.read_size = read_size
+        super().__init__(read, window, read_size)
         self.max_depth = max_depth
-        self._decoder: codecs.IncrementalDecoder | None = None
-        self._raw_decode = json.JSONDecoder().raw_decode
-        self.buf = ""
-        self.pos = 0
-        self.offset = 0  # characters dropped from the front of buf
-        self.eof = False
         self.stack: list[_Frame] = []
         # findings
         self.kind: str | None = None
@@ -122,139 +93,28 @@ class _Scanner:
         self.rows = True
         self.items = 0
 
-    # ----------------------------------------------------------------- text window
-
-    def _more(self) -> None:
-        """Append the next piece of decoded text (and drop what has been consumed)."""
-        data = self._read(self.read_size)
-        if self._decoder is None:
-            while 0 < len(data) < 4 and (piece := self._read(self.read_size)):
-                data += piece  # (the encoding is told by the first four bytes)
-            encoding = json.detect_encoding(data[:4]) if data else "utf-8"
-            self._decoder = codecs.getincrementaldecoder(encoding)("surrogatepass")
-        try:
-            text = self._decoder.decode(data, final=not data)
-        except UnicodeDecodeError as exc:
-            raise _Invalid(f"not valid text ({exc.reason}) near character {self._at()}") from None
-        if not data:
-            self.eof = True
-        self.offset += self.pos
-        self.buf = self.buf[self.pos :] + text
-        self.pos = 0
-
-    def _fill(self, want: int) -> None:
-        while len(self.buf) - self.pos < want and not self.eof:
-            self._more()
-
-    def _at(self, pos: int | None = None) -> int:
-        return self.offset + (self.pos if pos is None else pos)
-
-    def _skip_ws(self) -> str:
-        """Skip whitespace; the next character, or "" at the end of the document."""
-        while True:
-            end = _end(_WS, self.buf, self.pos)
-            self.pos = end
-            if end < len(self.buf):
-                return self.buf[end]
-            if self.eof:
-                return ""
-            self._more()
-
-    def _truncated(self, where: str) -> _Invalid:
-        return _Invalid(f"the JSON ends early (truncated?) at character {self._at()} in {where}")
-
-    # ----------------------------------------------------------------- values
-
-    def _decode_small(self) -> tuple[bool, Any]:
-        """Decode the value at pos when it fits in WINDOW: (True, value). (False, None)
-        when it is larger, nests deeper than the C decoder goes, or holds an integer
-        Python will not convert; the caller then reads it piecewise."""
-        while True:
-            buf, pos = self.buf, self.pos
-            try:
-                value, end = self._raw_decode(buf, pos)
-            except json.JSONDecodeError as exc:
-                unterminated = exc.msg.startswith("Unterminated string")
-                if self.eof and (unterminated or exc.pos >= len(buf)):
-                    raise self._truncated("a value") from None
-                if self.eof or not (unterminated or exc.pos >= len(buf) - _NEAR_END):
-                    raise _Invalid(f"{exc.msg} at character {self._at(exc.pos)}") from None
-            except (RecursionError, ValueError):
-                return False, None
-            else:  # (only arrays, objects and strings come here: they end with their close)
-                self.pos = end
-                return True, value
-            have = len(buf) - pos  # the value may go on after the buffer: read more
-            if have >= self.window:
-                return False, None
-            self._fill(min(self.window, max(2 * have, self.read_size)))
-
-    def _scalar(self) -> str:
-        """Check the number or literal at pos; its text."""
-        while True:
-            m = _SCALAR.match(self.buf, self.pos)
-            have = len(self.buf) - self.pos
-            # a number may go on after the buffer ("1" of "1.5", "1e" of "1e+9")
-            cut = have < _NEAR_END if m is None else len(self.buf) - m.end() < 3
-            if not cut or self.eof or have >= self.window:
-                break
-            self._fill(have + self.read_size)
-        if m is None:
-            raise _Invalid(f"Expecting value at character {self._at()}")
-        if m.end() == len(self.buf) and not self.eof:
-            raise _Invalid(
-                f"a number longer than {self.window} characters at character {self._at()}"
-            )
-        self.pos = m.end()
-        return m.group()
-
-    def _stream_string(self) -> None:
-        """Check the string at pos piece by piece (it is larger than the window)."""
-        start = self._at()
-        self.pos += 1
-        while True:
-            self.pos = _end(_STRING_BODY, self.buf, self.pos)
-            left = len(self.buf) - self.pos
-            if left and self.buf[self.pos] == '"':
-                self.pos += 1
-                return
-            if left and self.buf[self.pos] != "\\":
-                raise _Invalid(f"Invalid control character at character {self._at()}")
-            if left >= 6 or (left and self.eof):  # a backslash starting no valid escape
-                raise _Invalid(f"Invalid \\escape at character {self._at()}")
-            if self.eof:
-                raise _Invalid(f"Unterminated string starting at character {start}")
-            self._more()  # the end of the buffer, or an escape cut by it
-
-    def _string(self) -> Any:
-        ok, value = self._decode_small()
-        if ok:
-            return value
-        self._stream_string()
-        return _LONG_STRING
-
     # ----------------------------------------------------------------- structure
 
     def _value(self, parent: _Frame | None, key: Any, ch: str) -> None:
         """Read the value starting with `ch` at pos, entering it when it is large."""
-        start = self._at()
+        start = self.at()
         if ch in "[{":
-            ok, value = self._decode_small()
+            ok, value = self.decode_small()
             if ok:
                 self._note(parent, key, value)
                 return
             if len(self.stack) >= self.max_depth:
-                raise _Invalid(f"nested deeper than {self.max_depth} levels at character {start}")
+                raise Invalid(f"nested deeper than {self.max_depth} levels at character {start}")
             depth = 0 if parent is None else parent.depth + 1
             row = parent is not None and parent.depth == 0 and parent.kind == "[" and ch == "{"
             self._entered(parent, key, ch)
             self.stack.append(_Frame(ch, depth, row=row))
             self.pos += 1
         elif ch == '"':
-            value = self._string()
+            value = self.string()
             self._note(parent, key, value)
         else:
-            text = self._scalar()
+            text = self.scalar()
             if self._wants_value(parent, key):
                 try:
                     value = json.loads(text)
@@ -268,7 +128,7 @@ class _Scanner:
         return parent is None or (parent.depth == 0 and key == "file_version")
 
     def _note(self, parent: _Frame | None, key: Any, value: Any) -> None:
-        """A complete value was read (`value` is _LONG_STRING or _SKIPPED when it was
+        """A complete value was read (`value` is LONG_STRING or _SKIPPED when it was
         not kept)."""
         if parent is None:
             self._note_top(value)
@@ -277,13 +137,13 @@ class _Scanner:
             if parent.kind == "{":
                 if key == "file_version":
                     self.has_file_version = True
-                    kept = value is not _LONG_STRING and value is not _SKIPPED
+                    kept = value is not LONG_STRING and value is not _SKIPPED
                     self.file_version = value if kept and _short(value) else None
             elif not _is_row(value):
                 self.rows = False
         elif parent.row:
             if key == "model":
-                parent.has_model = isinstance(value, str) or value is _LONG_STRING
+                parent.has_model = isinstance(value, str) or value is LONG_STRING
             elif key == "fields":
                 parent.has_fields = True
 
@@ -333,9 +193,9 @@ class _Scanner:
         where = "an array" if frame.kind == "[" else "an object"
         if frame.kind == "[":
             self._array_run(frame)  # the fast path: many small elements in a row
-        ch = self._skip_ws()
+        ch = self.skip_ws()
         if not ch:
-            raise self._truncated(where)
+            raise self.truncated(where)
         if frame.first:
             frame.first = False
             if ch == close:
@@ -343,31 +203,31 @@ class _Scanner:
                 return
         elif ch == ",":
             self.pos += 1
-            ch = self._skip_ws()
+            ch = self.skip_ws()
             if not ch:
-                raise self._truncated(where)
+                raise self.truncated(where)
         elif ch == close:
             self._close(frame)
             return
         else:
-            raise _Invalid(f"Expecting ',' delimiter at character {self._at()}")
+            raise Invalid(f"Expecting ',' delimiter at character {self.at()}")
         if frame.kind == "[":
             self._value(frame, None, ch)
             return
         if ch != '"':
-            raise _Invalid(
-                f"Expecting property name enclosed in double quotes at character {self._at()}"
+            raise Invalid(
+                f"Expecting property name enclosed in double quotes at character {self.at()}"
             )
-        key = self._string()
-        ch = self._skip_ws()
+        key = self.string()
+        ch = self.skip_ws()
         if ch != ":":
             if not ch:
-                raise self._truncated(where)
-            raise _Invalid(f"Expecting ':' delimiter at character {self._at()}")
+                raise self.truncated(where)
+            raise Invalid(f"Expecting ':' delimiter at character {self.at()}")
         self.pos += 1
-        ch = self._skip_ws()
+        ch = self.skip_ws()
         if not ch:
-            raise self._truncated(where)
+            raise self.truncated(where)
         self._value(frame, key, ch)
 
     def _array_run(self, frame: _Frame) -> None:
@@ -404,14 +264,14 @@ class _Scanner:
                     self.rows = False
 
     def run(self) -> None:
-        ch = self._skip_ws()
+        ch = self.skip_ws()
         if not ch:
-            raise _Invalid("no JSON value (the member is empty)")
+            raise Invalid("no JSON value (the member is empty)")
         self._value(None, None, ch)
         while self.stack:
             self._step()
-        if self._skip_ws():
-            raise _Invalid(f"Extra data at character {self._at()}")
+        if self.skip_ws():
+            raise Invalid(f"Extra data at character {self.at()}")
 
 
 def scan_json(
@@ -429,7 +289,7 @@ def scan_json(
     scanner = _Scanner(read, window, read_size, max_depth)
     try:
         scanner.run()
-    except _Invalid as exc:
+    except Invalid as exc:
         return JsonInfo(error=str(exc), kind=scanner.kind)
     rows = scanner.kind == "array" and scanner.rows
     return JsonInfo(

@@ -39,7 +39,6 @@ verifying a remote zip can check `needs_seek(fmt)` to decide how to provide the 
 from __future__ import annotations
 
 import gzip
-import posixpath
 import stat
 import tarfile
 import tempfile
@@ -50,8 +49,18 @@ from typing import IO, Any, BinaryIO, Final, cast
 
 from .. import errors
 from ..models import ArchiveReport
-from .jsonscan import scan_json
-from .layouts import UNKNOWN, DumpCandidates
+from .layouts import UNKNOWN
+from .members import (
+    CORRUPT,
+    EXCEEDS,
+    NOT_AN_ARCHIVE,
+    UNKNOWN_LAYOUT,
+    UNSAFE,
+    Findings,
+    check_link,
+    path_problem,
+    read_member,
+)
 from .readers import (
     CHUNK_SIZE,
     HashingReader,
@@ -64,17 +73,11 @@ from .readers import (
 from .zipcheck import ZipOverlap, check_zip_directory, check_zip_layout
 
 MAX_LINK_TARGET: Final = 4096  # bytes of a zip symlink member read as its target
-MEMBER_READ: Final = 256 * 1024  # members are read this much at a time (small: RSS)
 SPOOL_MAX_MEMORY: Final = 8 * 1024 * 1024
 MAX_TAR_HEADER: Final = 1024 * 1024  # a pax / GNU long-name header tarfile reads whole
 MAX_PAX_GLOBAL: Final = 1024 * 1024  # global pax headers tarfile accumulates
 _TAR_SLACK: Final = 2 * tarfile.RECORDSIZE  # tarfile's stream reads ahead this much
 
-CORRUPT: Final = "corrupt_archive"
-NOT_AN_ARCHIVE: Final = "not_an_archive"
-UNSAFE: Final = "unsafe_member"
-EXCEEDS: Final = "exceeds_limits"
-UNKNOWN_LAYOUT: Final = "unknown_layout"  # error code under --strict only
 _SEVERITY: Final = (NOT_AN_ARCHIVE, CORRUPT, EXCEEDS, UNSAFE, UNKNOWN_LAYOUT)
 _UNREADABLE: Final = (NOT_AN_ARCHIVE, CORRUPT, EXCEEDS)  # the layout cannot be told
 
@@ -103,63 +106,6 @@ def needs_seek(fmt: str | None) -> bool:
     return fmt == "zip"
 
 
-# --------------------------------------------------------------------------- checks
-
-
-class _Findings:
-    def __init__(self) -> None:
-        self.members = 0
-        self.problems: list[tuple[str, str]] = []  # (error_code, message)
-        self.dumps = DumpCandidates()
-
-    def add(self, code: str, message: str) -> None:
-        self.problems.append((code, message))
-
-    def has(self, code: str) -> bool:
-        return any(c == code for c, _ in self.problems)
-
-
-def _path_problem(name: str) -> str | None:
-    if not name:
-        return "empty member name"
-    if _absolute(name):
-        return "absolute path"
-    if ".." in name.replace("\\", "/").split("/"):
-        return "path contains '..'"
-    return None
-
-
-def _absolute(path: str) -> bool:
-    return path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":" and path[0].isalpha())
-
-
-def _escapes(path: str) -> bool:
-    """Whether a path, relative to the archive root, leaves the root."""
-    if _absolute(path):
-        return True
-    norm = posixpath.normpath(path.replace("\\", "/"))
-    return norm == ".." or norm.startswith("../")
-
-
-def _check_link(f: _Findings, name: str, target: str, *, hard: bool) -> None:
-    """Hard link targets are relative to the archive root, symlinks to their directory."""
-    resolved = (
-        target if hard or _absolute(target) else posixpath.join(posixpath.dirname(name), target)
-    )
-    if _escapes(resolved):
-        kind = "hard link" if hard else "symlink"
-        f.add(UNSAFE, f"unsafe member {name!r}: {kind} to {target!r} leaves the archive")
-
-
-def _read_member(f: _Findings, name: str, stream: IO[bytes]) -> None:
-    """Read a member to its end; a `.json` member is validated on the way."""
-    f.dumps.member(name)
-    if name.lower().endswith(".json"):
-        f.dumps.json_member(name, scan_json(stream.read))
-    while stream.read(MEMBER_READ):
-        pass
-
-
 def _decompressor(reader: HashingReader, fmt: str) -> XzReader | gzip.GzipFile:
     if fmt == "tar.xz":
         return XzReader(reader)
@@ -167,7 +113,7 @@ def _decompressor(reader: HashingReader, fmt: str) -> XzReader | gzip.GzipFile:
     return gzip.GzipFile(fileobj=raw, mode="rb")
 
 
-def _scan_tar(f: _Findings, reader: HashingReader, fmt: str) -> None:
+def _scan_tar(f: Findings, reader: HashingReader, fmt: str) -> None:
     decomp = _decompressor(reader, fmt)
     tail = TailReader(decomp, lambda: reader.size)
     # tarfile reads a member's header (pax, long names, sparse maps) into memory whole:
@@ -200,15 +146,15 @@ def _scan_tar(f: _Findings, reader: HashingReader, fmt: str) -> None:
         f.add(CORRUPT, "corrupt archive: unreadable tar data after member " + str(f.members))
 
 
-def _check_tar_member(f: _Findings, tf: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+def _check_tar_member(f: Findings, tf: tarfile.TarFile, info: tarfile.TarInfo) -> None:
     name = info.name
-    problem = _path_problem(name)
+    problem = path_problem(name)
     if problem:
         f.add(UNSAFE, f"unsafe member {name!r}: {problem}")
     if info.issym():
-        _check_link(f, name, info.linkname, hard=False)
+        check_link(f, name, info.linkname, hard=False)
     elif info.islnk():
-        _check_link(f, name, info.linkname, hard=True)
+        check_link(f, name, info.linkname, hard=True)
     elif info.ischr() or info.isblk() or info.isfifo():
         f.add(UNSAFE, f"unsafe member {name!r}: device file or FIFO")
     elif info.isreg() and not info.issparse():
@@ -216,13 +162,13 @@ def _check_tar_member(f: _Findings, tf: tarfile.TarFile, info: tarfile.TarInfo) 
         # reading them expanded would let a hostile sparse map yield endless zeros)
         stream = tf.extractfile(info)
         if stream is not None:
-            _read_member(f, name, stream)
+            read_member(f, name, stream)
 
 
 # --------------------------------------------------------------------------- zip
 
 
-def _scan_zip(f: _Findings, fileobj: Any, size: int) -> None:
+def _scan_zip(f: Findings, fileobj: Any, size: int) -> None:
     check_zip_directory(fileobj, size)
     with zipfile.ZipFile(fileobj) as zf:
         try:
@@ -236,9 +182,9 @@ def _scan_zip(f: _Findings, fileobj: Any, size: int) -> None:
             _check_zip_member(f, zf, info)
 
 
-def _check_zip_member(f: _Findings, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
+def _check_zip_member(f: Findings, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> None:
     name = info.filename
-    problem = _path_problem(name)
+    problem = path_problem(name)
     if problem:
         f.add(UNSAFE, f"unsafe member {name!r}: {problem}")
     mode = info.external_attr >> 16
@@ -248,14 +194,14 @@ def _check_zip_member(f: _Findings, zf: zipfile.ZipFile, info: zipfile.ZipInfo) 
             target = member.read(MAX_LINK_TARGET + 1)
             while member.read(CHUNK_SIZE):
                 pass
-        _check_link(f, name, target.decode("utf-8", "replace"), hard=False)
+        check_link(f, name, target.decode("utf-8", "replace"), hard=False)
         return
     if unix and (stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)):
         f.add(UNSAFE, f"unsafe member {name!r}: device file or FIFO")
     if info.is_dir():
         return
     with zf.open(info) as member:
-        _read_member(f, name, member)
+        read_member(f, name, member)
 
 
 def _describe(exc: BaseException) -> str:
@@ -276,7 +222,7 @@ def verify_stream(stream: BinaryIO, name: str, *, size: int | None = None) -> Ar
     errors raised by `stream` itself propagate unchanged.
     """
     fmt = archive_format(name)
-    f = _Findings()
+    f = Findings()
     try:
         if fmt is None:
             reader = HashingReader(stream)
@@ -342,7 +288,7 @@ def apply_strict(report: ArchiveReport) -> ArchiveReport:
     )
 
 
-def _sniff(f: _Findings, head: bytes, fmt: str) -> bool:
+def _sniff(f: Findings, head: bytes, fmt: str) -> bool:
     """Check the magic bytes; False (with a problem recorded) when the format is wrong."""
     magics = _MAGIC[fmt]
     if any(head.startswith(m) for m in magics):
@@ -354,14 +300,14 @@ def _sniff(f: _Findings, head: bytes, fmt: str) -> bool:
     return False
 
 
-def _zip_problem(f: _Findings, exc: Exception) -> None:
+def _zip_problem(f: Findings, exc: Exception) -> None:
     if isinstance(exc, LimitExceeded):
         f.add(EXCEEDS, f"not unpacked: {exc}")
     else:
         f.add(CORRUPT, f"corrupt archive: {_describe(exc)}")
 
 
-def _verify_zip(f: _Findings, stream: BinaryIO) -> tuple[int, str]:
+def _verify_zip(f: Findings, stream: BinaryIO) -> tuple[int, str]:
     try:
         seekable = bool(stream.seekable())
     except Exception:
@@ -384,7 +330,7 @@ def _verify_zip(f: _Findings, stream: BinaryIO) -> tuple[int, str]:
     return reader.size, reader.hasher.hexdigest()
 
 
-def _verify_zip_seekable(f: _Findings, stream: BinaryIO) -> tuple[int, str]:
+def _verify_zip_seekable(f: Findings, stream: BinaryIO) -> tuple[int, str]:
     view = SeekHashingReader(stream)
     try:
         if _sniff(f, view.read(4), "zip"):

@@ -29,132 +29,17 @@ import functools
 import hashlib
 import os
 import time
-from collections.abc import Callable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
 
 from ... import errors
 from ...contenthash import BLOCK_SIZE
 from ...models import RemoteFile, ResumeRecord
-from ...retry import RetryPolicy
-from ..base import NoResume, Progress, ResumeStore, SourceFile, Stored
-from .chunks import BlockReader, plan_chunks, span_end
+from ..base import Stored
+from .chunks import BlockReader, span_end
+from .concurrent import run_concurrent
+from .job import CONCURRENT, SEQUENTIAL, Job, corrected
 
-T = TypeVar("T")
 MIB = 1024 * 1024
-SEQUENTIAL = "sequential"
-CONCURRENT = "concurrent"
 SESSION_LIFETIME_S = 7 * 24 * 3600 - 3600  # Dropbox keeps sessions 7 days; keep a margin
-MAX_OFFSET_CORRECTIONS = 8  # incorrect_offset answers per file before giving up
-
-
-class SessionAPI(Protocol):
-    retry: RetryPolicy
-
-    def remote_path(self, name: str) -> str: ...
-
-    def stat(self, name: str) -> RemoteFile | None: ...
-
-    def upload_small(
-        self, data: bytes, name: str, content_hash: str, overwrite: bool
-    ) -> RemoteFile: ...
-
-    def session_start(
-        self, data: bytes, content_hash: str | None, *, concurrent: bool, close: bool = False
-    ) -> str: ...
-
-    def session_append(
-        self, session_id: str, offset: int, data: bytes, content_hash: str | None, *, close: bool
-    ) -> None: ...
-
-    def session_finish(
-        self,
-        session_id: str,
-        offset: int,
-        data: bytes,
-        content_hash: str | None,
-        name: str,
-        overwrite: bool,
-    ) -> RemoteFile: ...
-
-
-# the engine --------------------------------------------------------------------------
-
-
-@dataclass
-class Job:
-    api: SessionAPI
-    source: SourceFile
-    overwrite: bool
-    progress: Progress
-    chunk_size: int
-    parallel: int = 1
-    store: ResumeStore = field(default_factory=NoResume)
-    reported: int = 0  # bytes reported to `progress` so far
-    created: float = 0.0  # when the current session was started (time.time())
-
-    @property
-    def remote_path(self) -> str:
-        return self.api.remote_path(self.source.name)
-
-    def advance_to(self, offset: int) -> None:
-        if offset > self.reported:
-            self.progress(offset - self.reported)
-            self.reported = offset
-
-    def send(self, what: str, func: Callable[[], T]) -> T:
-        """One data-carrying call: retried within the policy; a damaged body once more."""
-        try:
-            return self.api.retry.call(func, what)
-        except errors.ContentHashMismatch:
-            return self.api.retry.call(func, what)
-
-    def commit(self, func: Callable[[], RemoteFile], local_hash: str) -> RemoteFile:
-        """The finishing call. When its reply was lost after Dropbox committed, the retry
-        finds the session gone: the file is accepted if it is exactly what was sent."""
-        try:
-            return self.send(f"committing {self.source.name}", func)
-        except errors.SessionGone:
-            stored = self.api.stat(self.source.name)
-            if stored is None or (stored.size, stored.content_hash) != (
-                self.source.size,
-                local_hash,
-            ):
-                raise
-            return stored
-
-    def check_unchanged(self, fd: int) -> None:
-        self.source.check_unchanged(fd)
-        self.source.check_unchanged()  # by path too: vanished or replaced
-
-    def record(self, session_id: str, kind: str, committed: int, reader: BlockReader) -> None:
-        if not self.created:
-            self.created = time.time()
-        self.store.save(
-            self.remote_path,
-            ResumeRecord(
-                session_id,
-                kind,
-                str(self.source.path),
-                self.source.size,
-                self.source.mtime_ns,
-                committed,
-                reader.prefix_digests(committed),
-                self.created,
-            ),
-        )
-
-    def before_commit(self, fd: int, reader: BlockReader) -> str:
-        """Never commit a torn file: same size and mtime, and the checked hash if any."""
-        self.check_unchanged(fd)
-        local_hash = reader.file_hash()
-        if self.source.content_hash not in (None, local_hash):
-            raise errors.SourceChanged(
-                f"{self.source.path} changed after it was checked; nothing was stored",
-                "wait until Fermentrack has finished writing the backup, then run again",
-            )
-        return local_hash
 
 
 def upload_file(job: Job) -> Stored:
@@ -268,19 +153,8 @@ def _run_session(
     job: Job, fd: int, reader: BlockReader, session_id: str | None, kind: str, offset: int
 ) -> RemoteFile:
     if kind == CONCURRENT:
-        return _concurrent(job, fd, reader, session_id, offset)
+        return run_concurrent(job, fd, reader, session_id, offset)
     return _sequential(job, fd, reader, session_id, offset)
-
-
-def _corrected(exc: errors.IncorrectOffset, job: Job, corrections: int) -> int:
-    if corrections > MAX_OFFSET_CORRECTIONS or not 0 <= exc.correct_offset <= job.source.size:
-        raise errors.BackupError(
-            f"Dropbox keeps disagreeing about the upload offset of {job.source.name} "
-            f"(it expects {exc.correct_offset})",
-            "run again; the upload starts a new session if this one cannot continue",
-            code="incorrect_offset",
-        )
-    return exc.correct_offset
 
 
 def _sequential(
@@ -325,102 +199,11 @@ def _sequential(
             )
         except errors.IncorrectOffset as exc:
             corrections += 1
-            offset = _corrected(exc, job, corrections)
+            offset = corrected(exc, job, corrections)
             continue
         offset = end
         job.record(sid, SEQUENTIAL, offset, reader)
         job.advance_to(offset)
-
-
-def _concurrent(
-    job: Job, fd: int, reader: BlockReader, session_id: str | None, offset: int
-) -> RemoteFile:
-    api, size = job.api, job.source.size
-    if session_id is None:
-        session_id = job.send(
-            "starting an upload session", lambda: api.session_start(b"", None, concurrent=True)
-        )
-        job.record(session_id, CONCURRENT, 0, reader)
-    sid = session_id
-    job.advance_to(offset)
-    window = _Window(job, reader, sid, offset)
-    pool = ThreadPoolExecutor(max_workers=job.parallel, thread_name_prefix="upload")
-    try:
-        for start, end in plan_chunks(size, job.chunk_size, offset):
-            while len(window.in_flight) >= job.parallel:
-                window.reap(FIRST_COMPLETED)
-            job.check_unchanged(fd)
-            data, chunk_hash = reader.payload(start, end)
-            future = pool.submit(_append_concurrent, job, sid, start, data, chunk_hash)
-            del data  # the worker holds the only reference: at most `parallel` buffers
-            window.in_flight[future] = (start, end)
-        while window.in_flight:
-            window.reap(FIRST_COMPLETED)
-    except errors.BackupError:
-        pool.shutdown(cancel_futures=True)  # a chunk failed: let the others end their tries
-        raise
-    except BaseException:
-        # Ctrl-C/SIGTERM: workers stop retrying at once instead of finishing their backoff
-        # (systemd gives a unit 90 s to stop); the process is ending anyway.
-        job.api.retry.stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-    local_hash = job.before_commit(fd, reader)
-    try:
-        return job.commit(
-            lambda: api.session_finish(sid, size, b"", None, job.source.name, job.overwrite),
-            local_hash,
-        )
-    except errors.IncorrectOffset as exc:
-        raise errors.BackupError(
-            f"Dropbox holds {exc.correct_offset} of {size} bytes of {job.source.name} "
-            "after every chunk was acknowledged",
-            "run the upload again",
-            code="incorrect_offset",
-        ) from None
-
-
-def _append_concurrent(job: Job, session_id: str, start: int, data: bytes, chunk_hash: str) -> None:
-    last = start + len(data) == job.source.size
-    for attempt in range(MAX_OFFSET_CORRECTIONS):
-        try:
-            job.send(
-                f"uploading {job.source.name} at {start}",
-                lambda: job.api.session_append(session_id, start, data, chunk_hash, close=last),
-            )
-            return
-        except errors.IncorrectOffset:
-            # In a concurrent session every chunk's offset is its own; the server's
-            # correct_offset (bytes held so far) says nothing about this chunk: resend it.
-            if attempt == MAX_OFFSET_CORRECTIONS - 1:
-                raise
-
-
-@dataclass
-class _Window:
-    """Chunks in flight in a concurrent session and the acknowledged prefix."""
-
-    job: Job
-    reader: BlockReader
-    session_id: str
-    committed: int
-    in_flight: dict[Future[None], tuple[int, int]] = field(default_factory=dict)
-    acked: dict[int, int] = field(default_factory=dict)
-
-    def reap(self, return_when: str) -> None:
-        done, _ = wait(list(self.in_flight), return_when=return_when)
-        for future in done:
-            start, end = self.in_flight.pop(future)
-            future.result()  # raises the worker's error
-            self.acked[start] = end
-        moved = False
-        while self.committed in self.acked:
-            self.committed = self.acked.pop(self.committed)
-            moved = True
-        if moved:
-            self.job.record(self.session_id, CONCURRENT, self.committed, self.reader)
-            self.job.advance_to(self.committed)
 
 
 def chunk_bytes(mib: int) -> int:

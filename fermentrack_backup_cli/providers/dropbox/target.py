@@ -29,7 +29,8 @@ from ..base import (
 )
 from ..spec import Transfer
 from .convert import converting
-from .engine import Job, chunk_bytes, upload_file
+from .engine import chunk_bytes, upload_file
+from .job import Job
 
 T = TypeVar("T")
 LIST_PAGE = 2000

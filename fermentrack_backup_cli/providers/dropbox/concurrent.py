@@ -1,0 +1,104 @@
+"""A concurrent upload session: chunks of one file appended by a bounded pool of
+threads, at most `parallel` chunk buffers in memory, the acknowledged prefix recorded
+as it grows (Dropbox's concurrent sessions take chunks in any order)."""
+
+from __future__ import annotations
+
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+
+from ... import errors
+from ...models import RemoteFile
+from .chunks import BlockReader, plan_chunks
+from .job import CONCURRENT, MAX_OFFSET_CORRECTIONS, Job
+
+
+def run_concurrent(
+    job: Job, fd: int, reader: BlockReader, session_id: str | None, offset: int
+) -> RemoteFile:
+    api, size = job.api, job.source.size
+    if session_id is None:
+        session_id = job.send(
+            "starting an upload session", lambda: api.session_start(b"", None, concurrent=True)
+        )
+        job.record(session_id, CONCURRENT, 0, reader)
+    sid = session_id
+    job.advance_to(offset)
+    window = _Window(job, reader, sid, offset)
+    pool = ThreadPoolExecutor(max_workers=job.parallel, thread_name_prefix="upload")
+    try:
+        for start, end in plan_chunks(size, job.chunk_size, offset):
+            while len(window.in_flight) >= job.parallel:
+                window.reap(FIRST_COMPLETED)
+            job.check_unchanged(fd)
+            data, chunk_hash = reader.payload(start, end)
+            future = pool.submit(_append_concurrent, job, sid, start, data, chunk_hash)
+            del data  # the worker holds the only reference: at most `parallel` buffers
+            window.in_flight[future] = (start, end)
+        while window.in_flight:
+            window.reap(FIRST_COMPLETED)
+    except errors.BackupError:
+        pool.shutdown(cancel_futures=True)  # a chunk failed: let the others end their tries
+        raise
+    except BaseException:
+        # Ctrl-C/SIGTERM: workers stop retrying at once instead of finishing their backoff
+        # (systemd gives a unit 90 s to stop); the process is ending anyway.
+        job.api.retry.stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
+    local_hash = job.before_commit(fd, reader)
+    try:
+        return job.commit(
+            lambda: api.session_finish(sid, size, b"", None, job.source.name, job.overwrite),
+            local_hash,
+        )
+    except errors.IncorrectOffset as exc:
+        raise errors.BackupError(
+            f"Dropbox holds {exc.correct_offset} of {size} bytes of {job.source.name} "
+            "after every chunk was acknowledged",
+            "run the upload again",
+            code="incorrect_offset",
+        ) from None
+
+
+def _append_concurrent(job: Job, session_id: str, start: int, data: bytes, chunk_hash: str) -> None:
+    last = start + len(data) == job.source.size
+    for attempt in range(MAX_OFFSET_CORRECTIONS):
+        try:
+            job.send(
+                f"uploading {job.source.name} at {start}",
+                lambda: job.api.session_append(session_id, start, data, chunk_hash, close=last),
+            )
+            return
+        except errors.IncorrectOffset:
+            # In a concurrent session every chunk's offset is its own; the server's
+            # correct_offset (bytes held so far) says nothing about this chunk: resend it.
+            if attempt == MAX_OFFSET_CORRECTIONS - 1:
+                raise
+
+
+@dataclass
+class _Window:
+    """Chunks in flight in a concurrent session and the acknowledged prefix."""
+
+    job: Job
+    reader: BlockReader
+    session_id: str
+    committed: int
+    in_flight: dict[Future[None], tuple[int, int]] = field(default_factory=dict)
+    acked: dict[int, int] = field(default_factory=dict)
+
+    def reap(self, return_when: str) -> None:
+        done, _ = wait(list(self.in_flight), return_when=return_when)
+        for future in done:
+            start, end = self.in_flight.pop(future)
+            future.result()  # raises the worker's error
+            self.acked[start] = end
+        moved = False
+        while self.committed in self.acked:
+            self.committed = self.acked.pop(self.committed)
+            moved = True
+        if moved:
+            self.job.record(self.session_id, CONCURRENT, self.committed, self.reader)
+            self.job.advance_to(self.committed)
