@@ -105,14 +105,15 @@ def test_access_denied_with_the_right_state_ends_the_wait(pending: PendingAuth) 
             )
         )
 
+    again = "`fermentrack-backup link dropbox`"
     with (
-        CallbackListener(port) as listener,
+        CallbackListener(port, provider="Dropbox", again=again) as listener,
         browser(play),
         pytest.raises(errors.AccessDenied) as info,
     ):
         listener.wait(pending, timeout=20)
     assert info.value.message == "Dropbox authorization was cancelled"
-    assert info.value.hint
+    assert info.value.hint == f"run {again} again and click Allow"
     assert answers[0][0] == 400
 
 

@@ -11,13 +11,13 @@ import pytest
 from fermentrack_backup_cli import errors
 from fermentrack_backup_cli.auth.session import (
     PENDING_TTL_SECONDS,
-    RESTART_HINT,
     PendingAuth,
     PendingStore,
     check_state,
     code_challenge_s256,
     new_pending,
     parse_pasted,
+    restart_hint,
 )
 
 URLSAFE = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
@@ -68,7 +68,7 @@ def test_check_state_rejects_another_state_with_the_restart_hint(received: str |
     with pytest.raises(errors.InvalidState) as info:
         check_state(pending, received, now=60.0)
     assert info.value.message == "Invalid state parameter"
-    assert info.value.hint == RESTART_HINT
+    assert info.value.hint == restart_hint()
     assert info.value.code == "invalid_state"
     assert pending.state not in str(info.value.to_dict())
 
@@ -97,7 +97,7 @@ def test_consume_is_single_use(tmp_path: Path) -> None:
     assert not store.path.exists()
     with pytest.raises(errors.InvalidState) as info:
         store.consume(pending.state)
-    assert info.value.hint == RESTART_HINT
+    assert info.value.hint == restart_hint()
 
 
 def test_consume_with_a_wrong_state_fails_and_discards_the_attempt(tmp_path: Path) -> None:
@@ -145,7 +145,7 @@ def test_load_rejects_missing_corrupt_and_expired_attempts(tmp_path: Path) -> No
     store.save(pending)
     with pytest.raises(errors.InvalidState) as expired:
         store.load(now=PENDING_TTL_SECONDS + 1)
-    assert expired.value.hint == RESTART_HINT
+    assert expired.value.hint == restart_hint()
     with pytest.raises(errors.InvalidState):
         store.consume(pending.state, now=PENDING_TTL_SECONDS + 1)
 

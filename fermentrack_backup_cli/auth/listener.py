@@ -26,7 +26,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from .. import errors
-from .session import RESTART_HINT, PendingAuth, invalid_state, short_error_name, states_match
+from .session import (
+    AGAIN,
+    PendingAuth,
+    invalid_state,
+    restart_hint,
+    short_error_name,
+    states_match,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,24 +44,25 @@ _NO_IPV6 = frozenset({errno.EAFNOSUPPORT, errno.EADDRNOTAVAIL, errno.EPROTONOSUP
 _EPHEMERAL_TRIES = 8  # port 0: a port free on 127.0.0.1 may be taken on ::1; pick again
 CONNECTION_TIMEOUT_SECONDS = 5.0
 PORT_HINT_TEMPLATE = (
-    "pass --port N with a free port and register http://localhost:N/ "
-    "as a redirect URI in the Dropbox app console"
+    "pass --port N with a free port and register http://localhost:N/ as a redirect URI of the app"
 )
 TIMEOUT_HINT = "run again with a longer --timeout"
-DENIED_HINT = "run `fermentrack-backup link dropbox` again and click Allow"
 
 
 def redirect_uri_for(port: int) -> str:
-    """The redirect URI to register. Dropbox matches it exactly and allows http for localhost."""
+    """The redirect URI to register. Providers match it exactly (RFC 8252 allows http for
+    a loopback redirect)."""
     return f"http://localhost:{port}/"
 
 
 class _Outcome:
     """What the handler threads found, shared with `wait` under a lock."""
 
-    def __init__(self, pending: PendingAuth, path: str) -> None:
+    def __init__(self, pending: PendingAuth, path: str, provider: str, again: str) -> None:
         self.pending = pending
         self.path = path
+        self.provider = provider  # for messages: "Dropbox authorization was cancelled"
+        self.again = again  # the command that starts a new attempt, for hints
         self.lock = threading.Lock()
         self.done = threading.Event()
         self.claimed = False
@@ -146,9 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
                 already = False
                 outcome.claimed = True
                 if outcome.pending.expired():
-                    outcome.error = invalid_state()
+                    outcome.error = invalid_state(outcome.again)
                 elif error is not None:
-                    outcome.error = _authorization_error(error)
+                    outcome.error = _authorization_error(outcome, error)
                 else:
                     outcome.code = code
         try:
@@ -196,11 +204,16 @@ def _first(params: dict[str, list[str]], name: str) -> str | None:
     return values[0] if values and values[0] else None
 
 
-def _authorization_error(error: str) -> errors.AuthError:
+def _authorization_error(outcome: _Outcome, error: str) -> errors.AuthError:
     name = short_error_name(error)
     if name == "access_denied":
-        return errors.AccessDenied("Dropbox authorization was cancelled", hint=DENIED_HINT)
-    return errors.AuthError(f"Dropbox authorization failed: {name}", hint=RESTART_HINT)
+        return errors.AccessDenied(
+            f"{outcome.provider} authorization was cancelled",
+            hint=f"run {outcome.again} again and click Allow",
+        )
+    return errors.AuthError(
+        f"{outcome.provider} authorization failed: {name}", hint=restart_hint(outcome.again)
+    )
 
 
 def _bind_pair(port: int) -> list[_Server]:
@@ -228,8 +241,12 @@ class CallbackListener:
     opening a browser. Requests queue in the listen backlog until `wait` serves them.
     """
 
-    def __init__(self, port: int, *, path: str = "/") -> None:
+    def __init__(
+        self, port: int, *, path: str = "/", provider: str = "OAuth", again: str = AGAIN
+    ) -> None:
         self.path = path
+        self.provider = provider
+        self.again = again
         for attempt in range(_EPHEMERAL_TRIES):
             try:
                 self._servers: list[_Server] = _bind_pair(port)
@@ -282,7 +299,7 @@ class CallbackListener:
         servers = list(self._servers)
         if not servers:
             raise RuntimeError("the callback listener is closed")
-        outcome = _Outcome(pending, self.path)
+        outcome = _Outcome(pending, self.path, self.provider, self.again)
         threads = []
         for server in servers:  # one outcome: the first valid callback on either address
             server.outcome = outcome
@@ -316,7 +333,7 @@ def _result(outcome: _Outcome, timeout: float) -> str:
         if outcome.code is not None:
             return outcome.code
         if outcome.mismatches:
-            raise invalid_state()
+            raise invalid_state(outcome.again)
     raise errors.AuthError(
         f"timed out after {timeout:g} s waiting for the browser",
         hint=TIMEOUT_HINT,

@@ -27,7 +27,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +45,11 @@ CRON_HINT = (
     "run the nightly upload from a session where the Secret Service is unlocked (e.g. a "
     "systemd --user unit in a session with the keyring), configure a keyring backend cron "
     "can reach in ~/.config/python_keyring/keyringrc.cfg, or run `fermentrack-backup config "
-    "set token_store file` and `fermentrack-backup link dropbox` again"
+    "set token_store file` and {again} again"
 )
 
-RELINK_HINT = "run `fermentrack-backup link dropbox` again"
+RELINK_HINT = "run {again} again"
+AGAIN = "the link command"  # callers name it: `fermentrack-backup link PROVIDER`
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,18 @@ class Reachability:
     hint: str = CRON_HINT
 
 
-def check(store: TokenStore, conn_id: str, token: str) -> Reachability | None:
-    """Can a process like cron read `token` for `conn_id` from `store`? None: no such check."""
+def check(
+    store: TokenStore, conn_id: str, token: str, *, again: str = AGAIN
+) -> Reachability | None:
+    """Can a process like cron read `token` for `conn_id` from `store`? None: no such check.
+    `again` is the command that links the connection again, for the hint."""
     if isinstance(store, KeyringStore):
-        return keyring_reachable(store, conn_id, token)
-    if isinstance(store, FileStore):
-        return file_reachable(store, conn_id, token)
-    return None
+        found = keyring_reachable(store, conn_id, token)
+    elif isinstance(store, FileStore):
+        found = file_reachable(store, conn_id, token)
+    else:
+        return None
+    return replace(found, hint=found.hint.replace("{again}", again))
 
 
 def cron_env(environ: Mapping[str, str] | None = None) -> dict[str, str]:

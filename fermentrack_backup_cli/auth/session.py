@@ -29,16 +29,18 @@ PENDING_TTL_SECONDS = 600.0
 _CLOCK_SLACK_SECONDS = 60.0
 _STORE_VERSION = 1
 
-RESTART_HINT = (
-    "the link attempt expired or came from another attempt: "
-    "run `fermentrack-backup link dropbox` again"
-)
+AGAIN = "the link command"  # what to run again; callers name it (`fermentrack-backup link X`)
 PASTE_HINT = (
-    "paste the code Dropbox shows after you click Allow, "
+    "paste the code shown after you click Allow, "
     "or the whole address your browser was sent to (it contains ?code=...&state=...)"
 )
 
-# RFC 6749 codes and states are printable ASCII; ours and Dropbox's are URL-safe.
+
+def restart_hint(again: str = AGAIN) -> str:
+    return f"the link attempt expired or came from another attempt: run {again} again"
+
+
+# RFC 6749 codes and states are printable ASCII; ours and the providers' are URL-safe.
 _CODE_RE = re.compile(r"[A-Za-z0-9._~+/=-]{1,2048}")
 _ERROR_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]")
 _QUERY_START_RE = re.compile(r"(code|state|error)=")
@@ -90,18 +92,22 @@ def states_match(expected: str, received: str | None) -> bool:
     return hmac.compare_digest(expected.encode("utf-8"), received.encode("utf-8"))
 
 
-def invalid_state() -> errors.InvalidState:
-    return errors.InvalidState("Invalid state parameter", hint=RESTART_HINT)
+def invalid_state(again: str = AGAIN) -> errors.InvalidState:
+    return errors.InvalidState("Invalid state parameter", hint=restart_hint(again))
 
 
 def check_state(
-    pending: PendingAuth, received_state: str | None, *, now: float | None = None
+    pending: PendingAuth,
+    received_state: str | None,
+    *,
+    now: float | None = None,
+    again: str = AGAIN,
 ) -> None:
     """Raise InvalidState unless `received_state` is this attempt's and it has not expired."""
     # Compare first so a mismatch and an expiry take the same path and time.
     matches = states_match(pending.state, received_state)
     if not matches or pending.expired(now):
-        raise invalid_state()
+        raise invalid_state(again)
 
 
 def short_error_name(error: str) -> str:
@@ -116,8 +122,9 @@ class PendingStore:
     as soon as the attempt is consumed.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, again: str = AGAIN) -> None:
         self.path = path
+        self.again = again  # the command that starts a new attempt, for hints
 
     def __repr__(self) -> str:
         return f"PendingStore({str(self.path)!r})"
@@ -134,9 +141,9 @@ class PendingStore:
 
     def load(self, *, now: float | None = None) -> PendingAuth:
         """The saved attempt; InvalidState if there is none, it is unreadable, or expired."""
-        pending = self._read(self.path)
+        pending = self._read(self.path, self.again)
         if pending.expired(now):
-            raise invalid_state()
+            raise invalid_state(self.again)
         return pending
 
     def consume(self, received_state: str | None, *, now: float | None = None) -> PendingAuth:
@@ -150,15 +157,15 @@ class PendingStore:
         try:
             self.path.rename(claimed)
         except FileNotFoundError:
-            raise invalid_state() from None
+            raise invalid_state(self.again) from None
         except OSError as exc:
             raise errors.AuthError(
                 f"cannot use the pending link attempt in {self.path}: {exc.strerror or exc}",
-                hint=RESTART_HINT,
+                hint=restart_hint(self.again),
             ) from None
         try:
-            pending = self._read(claimed)
-            check_state(pending, received_state, now=now)
+            pending = self._read(claimed, self.again)
+            check_state(pending, received_state, now=now, again=self.again)
             return pending
         finally:
             with contextlib.suppress(OSError):
@@ -169,7 +176,8 @@ class PendingStore:
             self.path.unlink()
 
     @staticmethod
-    def _read(path: Path) -> PendingAuth:
+    def _read(path: Path, again: str = AGAIN) -> PendingAuth:
+        hint = restart_hint(again)
         try:
             record = json.loads(path.read_bytes())
             pending = PendingAuth(
@@ -180,24 +188,22 @@ class PendingStore:
             )
         except FileNotFoundError:
             raise errors.InvalidState(
-                "Invalid state parameter: no link attempt is in progress", hint=RESTART_HINT
+                "Invalid state parameter: no link attempt is in progress", hint=hint
             ) from None
         except (OSError, ValueError, TypeError, KeyError):
             # The content is never echoed: it holds the verifier.
-            raise errors.InvalidState(
-                "the saved link attempt is unreadable", hint=RESTART_HINT
-            ) from None
+            raise errors.InvalidState("the saved link attempt is unreadable", hint=hint) from None
         if not all(isinstance(v, str) for v in (pending.state, pending.code_verifier)) or not (
             pending.redirect_uri is None or isinstance(pending.redirect_uri, str)
         ):
-            raise errors.InvalidState("the saved link attempt is unreadable", hint=RESTART_HINT)
+            raise errors.InvalidState("the saved link attempt is unreadable", hint=hint)
         return pending
 
 
 def parse_pasted(text: str) -> tuple[str | None, str | None, str | None]:
     """(code, state, error) from a pasted bare code or a full redirect address.
 
-    A bare code (what Dropbox's no-redirect page shows) has no state; the caller
+    A bare code (what a provider's no-redirect page shows) has no state; the caller
     decides whether that is acceptable for its flow.
     """
     text = text.strip().strip("'\"").strip()

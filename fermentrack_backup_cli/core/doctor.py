@@ -138,7 +138,8 @@ def _cron_check(conn: Connection) -> Callable[[Context], Check]:
                 f"no token for it in the {store.name} store",
                 f"run `fermentrack-backup link {conn.provider}` again",
             )
-        cron = reachability.check(store, conn.id, token)
+        again = f"`fermentrack-backup link {conn.provider}`"
+        cron = reachability.check(store, conn.id, token, again=again)
         if cron is None or cron.reachable:
             return Check(name, True, cron.detail if cron else f"stored in {store.describe()}")
         where = store.describe()

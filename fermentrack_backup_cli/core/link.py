@@ -44,7 +44,7 @@ class LinkStart:
     """A started attempt and the two addresses that complete it."""
 
     pending: PendingAuth
-    code_url: str  # no redirect: Dropbox shows a code to paste
+    code_url: str  # no redirect: the provider shows a code to paste
     redirect_url: str  # sends the browser to http://localhost:PORT/?code=...&state=...
 
 
@@ -99,6 +99,7 @@ class Linker:
         self.display = providers.get(provider_id).display_name
         self.oauth = providers.load(provider_id).oauth(targets.settings)
         self.store: TokenStore = targets.token_store()
+        self.again = f"`fermentrack-backup link {provider_id}`"  # for hints
 
     def check_store(self) -> None:
         """Prove the token store works before the user spends a code on it."""
@@ -128,7 +129,8 @@ class Linker:
         open_url: Callable[[str], object],
     ) -> LinkResult:
         self.check_store()
-        with CallbackListener(port) as listener:  # a busy port fails before any browser
+        # a busy port fails before any browser opens
+        with CallbackListener(port, provider=self.display, again=self.again) as listener:
             start = self.start(listener.port)
             announce(start)
             # In a thread: webbrowser waits for a BROWSER command (lynx, a script) to
@@ -156,9 +158,9 @@ class Linker:
         code, state, error = parse_pasted(text)
         pending = start.pending
         if state is not None:
-            check_state(pending, state)
+            check_state(pending, state, again=self.again)
         elif pending.expired():
-            raise invalid_state()
+            raise invalid_state(self.again)
         self._raise_for_error(error)
         assert code is not None
         return self.finish(code, pending.redirect_uri if state else None, pending, label)
@@ -166,7 +168,7 @@ class Linker:
     # two steps: --print-url, then --code -------------------------------------------
 
     def pending_store(self) -> PendingStore:
-        return PendingStore(self.targets.dirs.pending_auth_file)
+        return PendingStore(self.targets.dirs.pending_auth_file, self.again)
 
     def begin_two_step(self, port: int) -> LinkStart:
         self.check_store()
@@ -187,7 +189,7 @@ class Linker:
     def _raise_for_error(self, error: str | None) -> None:
         if error is None:
             return
-        again = f"run `fermentrack-backup link {self.provider_id}` again"
+        again = f"run {self.again} again"
         if error == "access_denied":
             raise errors.AccessDenied(
                 f"{self.display} authorization was cancelled", f"{again} and click Allow"
@@ -233,7 +235,7 @@ class Linker:
                 self.oauth.revoke(previous)  # the grant this link replaced
             updated = table.get(old.id)
             assert updated is not None
-            cron = reachability.check(self.store, old.id, refresh_token)
+            cron = reachability.check(self.store, old.id, refresh_token, again=self.again)
             return LinkResult(updated, True, old.state == "needs_relink", location, cron)
         conn = Connection(
             id=str(uuid.uuid4()),
@@ -254,7 +256,7 @@ class Linker:
         except BaseException:
             _forget_quietly(self.store, conn.id)
             raise
-        cron = reachability.check(self.store, conn.id, refresh_token)
+        cron = reachability.check(self.store, conn.id, refresh_token, again=self.again)
         return LinkResult(conn, False, False, location, cron)
 
 
