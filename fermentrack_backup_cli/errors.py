@@ -169,11 +169,6 @@ class Locked(BackupError):
     exit_code = ExitCode.LOCKED
 
 
-class Unhealthy(BackupError):
-    code = "unhealthy"
-    exit_code = ExitCode.UNHEALTHY
-
-
 class Cancelled(BackupError):
     code = "cancelled"
     exit_code = ExitCode.CANCELLED

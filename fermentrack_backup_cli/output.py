@@ -295,7 +295,6 @@ class UploadReporter:
     def __init__(self, out: Output) -> None:
         self.out = out
         self.bars: ByteBars | None = None
-        self.results: list[UploadResult] = []
 
     @contextmanager
     def running(self) -> Iterator[UploadReporter]:
@@ -312,7 +311,6 @@ class UploadReporter:
             self.bars.advance(nbytes)
 
     def file_done(self, result: UploadResult) -> None:
-        self.results.append(result)
         if self.bars is not None:
             self.bars.finished()
         if self.out.json:

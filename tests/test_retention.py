@@ -225,7 +225,7 @@ def test_nothing_future_or_without_a_name_time_or_empty_is_ever_removed(
     assert left == calendar.left_alone()
     assert all(d.keep for d in decisions if d.left_alone)
     candidates = {f.name for f, _ in calendar.candidates()}
-    assert {d.file.name for d in decisions if d.remove} <= candidates
+    assert {d.file.name for d in decisions if not d.keep} <= candidates
     horizon = calendar.now + timedelta(days=1)
     for d in decisions:
         if d.left_alone:
@@ -250,7 +250,7 @@ def test_the_newest_backup_that_is_not_future_is_always_kept_and_order_is_newest
     keys = [(d.time, d.file.name) for d in candidates]
     assert keys == sorted(keys, reverse=True)
     kept_times = [d.time for d in candidates if d.keep]
-    assert all(d.time <= max(kept_times) for d in candidates if d.remove)  # type: ignore[operator]
+    assert all(d.time <= max(kept_times) for d in candidates if not d.keep)  # type: ignore[operator]
 
 
 @settings(max_examples=100, deadline=None)

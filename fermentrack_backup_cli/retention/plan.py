@@ -69,10 +69,6 @@ class Decision:
     left_alone: bool = False
     future: datetime | None = None
 
-    @property
-    def remove(self) -> bool:
-        return not self.keep
-
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.file.name,
