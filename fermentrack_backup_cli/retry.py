@@ -124,6 +124,11 @@ class RetryPolicy:
         elif self.stop.wait(seconds):
             self._stopped()
 
+    def pause(self, seconds: float, what: str = "waiting") -> None:
+        """Wait between polls within the policy: Ctrl-C and the deadline end it."""
+        self.check_deadline(what)
+        self._wait(min(seconds, max(0.0, self.deadline.remaining())) if self.deadline else seconds)
+
     def call(self, func: Callable[[], T], what: str) -> T:
         """Run `func`, retrying `errors.Transient` failures within the bounds."""
         attempt = 0

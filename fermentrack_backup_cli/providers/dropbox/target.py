@@ -204,7 +204,7 @@ class DropboxTarget:
                         "run prune again later",
                         code="timeout",
                     )
-                time.sleep(0.2)
+                self.retry.pause(0.2)  # Ctrl-C ends the wait; so does the run's deadline
                 status = self.call(
                     "waiting for deletion", lambda: self.client.files_delete_batch_check(job)
                 )
