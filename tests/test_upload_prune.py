@@ -232,3 +232,27 @@ def test_prune_without_a_policy_is_a_loud_usage_error(tmp_path: Path) -> None:
     assert "no retention policy" in result.stderr
     assert "retention.keep_daily" in result.stderr
     assert len(stored(dest)) == 2  # the uploads themselves went through
+
+
+def test_newer_archives_that_fail_do_not_keep_sound_older_ones_out_of_retention(
+    tmp_path: Path,
+) -> None:
+    src, dest = tmp_path / "backups", tmp_path / "dest"
+    dest.mkdir()
+    archives = nightly(src, 7)
+    for broken in archives[-2:]:  # the two newest cut short: Fermentrack killed mid-write
+        broken.write_bytes(broken.read_bytes()[:200])
+    run("config", "set", "retention.keep_last", "2")
+    data = run_json("upload", str(src), "--to", f"local:{dest}", "--prune")
+    by_name = {Path(r["local_path"]).name: r for r in data}
+    assert [by_name[a.name]["status"] for a in archives] == [
+        "skipped",
+        "skipped",
+        "skipped",
+        "completed",
+        "completed",
+        "failed",
+        "failed",
+    ]
+    assert [r["local_path"] for r in data] == [str(a) for a in archives]  # in the given order
+    assert stored(dest) == [a.name for a in archives[3:5]]

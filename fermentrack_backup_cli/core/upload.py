@@ -115,7 +115,8 @@ class Uploader:
         self.options = options
         self.reporter = GuardedReporter(reporter)
         self.remote: dict[str, RemoteFile] = {}
-        self.outside: set[str] = set()  # keys of archives outside the retention policy
+        self.pending: list[Path] = []  # archives not tried yet in this run
+        self._plan: set[str] | None = None  # keys outside the retention policy (planned)
         self._free: int | None = None
         self._space_known = False
 
@@ -124,8 +125,12 @@ class Uploader:
         return self.caps.key(name)
 
     def run_files(self, files: Sequence[Path]) -> list[UploadResult]:
-        results: list[UploadResult] = []
-        tried = 0  # files whose attempt has a history row of its own
+        """Upload `files`; results in their order. Under a retention policy they are tried
+        newest first, so whether an older archive is outside retention is decided once
+        the newer ones are stored or have failed (a newer archive that fails must not
+        keep a sound older one out)."""
+        order = self._newest_first(files) if self._planning else list(files)
+        results: dict[Path, UploadResult] = {}
         try:
             with self.targets.lock(self.target, self.options.lock_timeout):
                 # under the lock no other run is active here: leftovers are from a killed one
@@ -133,42 +138,63 @@ class Uploader:
                 self.target.begin_run()  # and a target's own (temp files a killed copy left)
                 # listed once, under the lock, so a concurrent run's uploads are seen
                 self.remote = {self._key(f.name): f for f in self.target.list_files()}
-                self.outside = self._outside_retention(files)
-                for path in files:
-                    tried += 1
-                    results.append(self.upload_one(path))
+                self.pending = list(order)
+                for path in order:
+                    result = self.upload_one(path)
+                    results[path] = result
+                    self.pending.remove(path)
+                    if result.status == "failed":
+                        self._plan = None  # plan again without it
         except errors.BackupError as exc:
-            self.attempts.fail_all(self.target_id, files[tried:], exc)
+            self.attempts.fail_all(self.target_id, [p for p in order if p not in results], exc)
             raise
         if self.opened.connection is not None:
             self.connections.touch(self.target_id)
-        return results
+        return [results[path] for path in files if path in results]
 
-    def _outside_retention(self, files: Sequence[Path]) -> set[str]:
-        """Keys of the archives not stored yet that the `--prune` policy, planned over what
-        is stored plus what is about to be, would delete at once: uploading them would
-        only churn (uploaded tonight, deleted tonight, uploaded again tomorrow)."""
+    @property
+    def _planning(self) -> bool:
+        policy = self.options.prune_policy
+        return policy is not None and not policy.is_empty()
+
+    def _newest_first(self, files: Sequence[Path]) -> list[Path]:
+        from ..retention import name_time
+
+        def key(path: Path) -> tuple[bool, str, str]:
+            when = name_time(path.name)
+            return (when is not None, when.isoformat() if when else "", path.name)
+
+        return sorted(files, key=key, reverse=True)
+
+    def _outside_retention(self, path: Path) -> bool:
+        """Whether the `--prune` policy, planned over what is stored plus the archives not
+        tried yet, would delete this archive as soon as it was stored: uploading it would
+        only churn (uploaded tonight, deleted tonight, uploaded again tomorrow). Archives
+        that failed are not part of the plan: they will not be stored."""
         policy = self.options.prune_policy
         if policy is None or policy.is_empty():
-            return set()
-        incoming: dict[str, RemoteFile] = {}
-        for path in files:
-            key = self._key(path.name)
-            if key in self.remote or key in incoming:
-                continue
-            try:
-                size = path.stat().st_size
-            except OSError:
-                continue  # it fails on its own when its turn comes
-            incoming[key] = RemoteFile(path.name, self.target.remote_path(path.name), size, None)
-        names = outside_retention(
-            self.attempts,
-            self.opened,
-            list(self.remote.values()),
-            list(incoming.values()),
-            policy,
-        )
-        return {self._key(name) for name in names}
+            return False
+        if self._plan is None:
+            incoming: dict[str, RemoteFile] = {}
+            for pending in self.pending:
+                key = self._key(pending.name)
+                if key in self.remote or key in incoming:
+                    continue
+                try:
+                    size = pending.stat().st_size
+                except OSError:
+                    continue  # it fails on its own when its turn comes
+                remote_path = self.target.remote_path(pending.name)
+                incoming[key] = RemoteFile(pending.name, remote_path, size, None)
+            names = outside_retention(
+                self.attempts,
+                self.opened,
+                list(self.remote.values()),
+                list(incoming.values()),
+                policy,
+            )
+            self._plan = {self._key(name) for name in names}
+        return self._key(path.name) in self._plan
 
     def _check_space(self, source: SourceFile, existing: RemoteFile | None) -> None:
         if not self._space_known:
@@ -275,7 +301,7 @@ class Uploader:
             raise errors.NotFound(f"{path} vanished before it was uploaded", "check the path")
         if not os.access(path, os.R_OK):
             raise errors.PermissionDenied(f"cannot read {path}", "check the file's permissions")
-        if self._key(path.name) in self.outside:
+        if self._outside_retention(path):
             return self._outside(path, started)
         self.caps.name_rules.check(path.name)
         existing = self.remote.get(self._key(path.name))
