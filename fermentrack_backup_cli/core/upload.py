@@ -131,6 +131,7 @@ class Uploader:
         keep a sound older one out)."""
         order = self._newest_first(files) if self._planning else list(files)
         results: dict[Path, UploadResult] = {}
+        tried: list[Path] = []
         try:
             with self.targets.lock(self.target, self.options.lock_timeout):
                 # under the lock no other run is active here: leftovers are from a killed one
@@ -140,13 +141,14 @@ class Uploader:
                 self.remote = {self._key(f.name): f for f in self.target.list_files()}
                 self.pending = list(order)
                 for path in order:
+                    tried.append(path)  # from here on it has a history row of its own
                     result = self.upload_one(path)
                     results[path] = result
                     self.pending.remove(path)
                     if result.status == "failed":
                         self._plan = None  # plan again without it
         except errors.BackupError as exc:
-            self.attempts.fail_all(self.target_id, [p for p in order if p not in results], exc)
+            self.attempts.fail_all(self.target_id, [p for p in order if p not in tried], exc)
             raise
         if self.opened.connection is not None:
             self.connections.touch(self.target_id)
