@@ -137,7 +137,8 @@ class Harness:
         raise NotImplementedError
 
     def fail_requests(self, fault: str, times: int) -> None:
-        """The next `times` requests fail with `fault` (see `TRANSPORT_FAULTS`)."""
+        """The next `times` requests fail with `fault`: one of `TRANSPORT_FAULTS`, or
+        "lost_reply" (the storage acts, then the connection drops before the answer)."""
         raise NotImplementedError
 
     def lose_connection_after_first_chunk(self) -> None:
@@ -618,11 +619,12 @@ def _arranged(h: Harness) -> dict[str, Callable[[], None]]:
     (stat) is made already, so faults hit the operation itself, not a token refresh."""
     kept = os.urandom(500)
     h.put("kept.tar.xz", kept)
+    h.put("also.tar.xz", kept)
     assert h.target.stat("kept.tar.xz") is not None
     small, large = os.urandom(100), os.urandom(CHUNK + 9)
 
     def listing() -> None:
-        assert [f.name for f in h.target.list_files()] == ["kept.tar.xz"]
+        assert sorted(f.name for f in h.target.list_files()) == ["also.tar.xz", "kept.tar.xz"]
 
     def stat() -> None:
         meta = h.target.stat("kept.tar.xz")
@@ -642,6 +644,14 @@ def _arranged(h: Harness) -> dict[str, Callable[[], None]]:
 
     def delete() -> None:
         assert h.target.delete(["kept.tar.xz"]) == ["kept.tar.xz"]
+        assert h.read("kept.tar.xz") is None
+
+    def delete_many() -> None:
+        assert sorted(h.target.delete(["kept.tar.xz", "also.tar.xz"])) == [
+            "also.tar.xz",
+            "kept.tar.xz",
+        ]
+        assert h.entries() == []
 
     def space() -> None:
         h.target.space()
@@ -653,11 +663,21 @@ def _arranged(h: Harness) -> dict[str, Callable[[], None]]:
         "upload": upload,
         "upload in chunks": upload_in_chunks,
         "delete": delete,
+        "delete many": delete_many,
         "space": space,
     }
 
 
-OPERATIONS = ["list", "stat", "read", "upload", "upload in chunks", "delete", "space"]
+OPERATIONS = [
+    "list",
+    "stat",
+    "read",
+    "upload",
+    "upload in chunks",
+    "delete",
+    "delete many",
+    "space",
+]
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
@@ -671,6 +691,20 @@ def test_a_transport_failure_that_clears_is_retried_and_the_call_succeeds(
     assert len(h.sleeps) == MAX_ATTEMPTS - 1  # recorded, never slept
     if fault == "429":
         assert min(h.sleeps) >= RETRY_AFTER
+
+
+# the fake streams a download's answer, so it cannot lose the reply of a read
+@pytest.mark.parametrize("operation", [op for op in OPERATIONS if op != "read"])
+def test_a_reply_lost_after_the_storage_acted_is_retried_and_the_call_still_succeeds(
+    h: Harness, operation: str
+) -> None:
+    """Flaky Wi-Fi: the storage did the work but its answer never arrived. The retry
+    finds the work done and the call reports what really happened (a delete whose
+    reply was lost deleted the file)."""
+    call = _arranged(h)[operation]
+    h.fail_requests("lost_reply", times=1)
+    call()
+    assert len(h.sleeps) == 1
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
