@@ -109,7 +109,9 @@ IGNORED_NAMES = frozenset(
 )
 
 TRANSPORT_FAULTS = frozenset({"429", "500", "503", "reset", "expired_token", "stall"})
-SEMANTIC_FAULTS = frozenset({"incorrect_offset", "content_hash_mismatch", "insufficient_space"})
+SEMANTIC_FAULTS = frozenset(
+    {"incorrect_offset", "content_hash_mismatch", "insufficient_space", "no_write_permission"}
+)
 # "lost_reply": the request is carried out, then the connection drops before the answer
 REPLY_FAULTS = frozenset({"lost_reply"})
 # "malformed": a 200 whose JSON result has the wrong types (the SDK cannot decode it)
@@ -545,6 +547,8 @@ class FakeDropbox:
         "expired_token" (401 expired_access_token), "incorrect_offset" (append_v2/finish answer
         with the true correct_offset without applying), "content_hash_mismatch" (upload,
         upload_session/*), "insufficient_space" (upload, upload_session/finish),
+        "no_write_permission" (upload, upload_session/finish, delete_v2, each delete_batch
+        entry: the write is refused as a team folder's permissions would),
         "lost_reply" (carried out, then the connection drops), "stall" (kw seconds=None:
         read the request, answer nothing until the client leaves or the fake stops),
         "trickle" (kw interval=1.0, part="body"|"headers": the answer one byte at a time),
@@ -814,6 +818,8 @@ class FakeDropbox:
         with self._lock:
             if route and self._take_fault(route, {"insufficient_space"}):
                 return None, {".tag": "insufficient_space"}
+            if route and self._take_fault(route, {"no_write_permission"}):
+                return None, {".tag": "no_write_permission"}
             mode_raw = commit.get("mode")
             mode = _tag(mode_raw, "add")
             autorename = bool(commit.get("autorename", False))
@@ -868,11 +874,13 @@ class FakeDropbox:
             self._files[low] = entry
             return self._file_meta(entry), None
 
-    def _delete(self, path: Any) -> tuple[JSON | None, JSON | None]:
+    def _delete(self, path: Any, route: str = "") -> tuple[JSON | None, JSON | None]:
         """Returns (metadata, DeleteError)."""
         problem = self._path_problem(path, allow_root=False)
         if problem:
             return None, {".tag": "path_lookup", "path_lookup": problem}
+        if route and self._take_fault(route, {"no_write_permission"}):
+            return None, {".tag": "path_write", "path_write": {".tag": "no_write_permission"}}
         low = path.lower()
         with self._lock:
             if low in self._files:
@@ -1358,7 +1366,7 @@ class FakeDropbox:
             return {"metadata": self._folder_meta(folder)}
 
     def _r_delete(self, args: Any, token: _AccessToken) -> JSON:
-        meta, err = self._delete((args or {}).get("path"))
+        meta, err = self._delete((args or {}).get("path"), "files/delete_v2")
         if err:
             raise _api_error(err)
         return {"metadata": meta}
@@ -1366,7 +1374,7 @@ class FakeDropbox:
     def _r_delete_batch(self, args: Any, token: _AccessToken) -> JSON:
         out: list[JSON] = []
         for entry in (args or {}).get("entries", []):
-            meta, err = self._delete(entry.get("path"))
+            meta, err = self._delete(entry.get("path"), "files/delete_batch")
             if err:
                 out.append({".tag": "failure", "failure": err})
             else:

@@ -7,7 +7,7 @@ import io
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC
-from typing import Any, BinaryIO, TypeVar
+from typing import Any, BinaryIO, Generic, TypeVar
 
 import dropbox
 import requests
@@ -51,6 +51,31 @@ CAPABILITIES = Capabilities(
     reports_space=True,
     lists_hashes=True,
 )
+
+
+class _Counted(Generic[T]):
+    """A call that counts its tries. A delete retried after its reply was lost finds
+    the file gone: that try deleted it, so it counts as deleted, not as missing."""
+
+    def __init__(self, func: Callable[[], T]) -> None:
+        self.func = func
+        self.tries = 0
+
+    def __call__(self) -> T:
+        self.tries += 1
+        return self.func()
+
+    @property
+    def retried(self) -> bool:
+        return self.tries > 1
+
+
+def _already_gone(entry: Any) -> bool:
+    """A delete_batch entry that failed because the file is not there (any more)."""
+    if not entry.is_failure():
+        return False
+    failure = entry.get_failure()
+    return bool(failure.is_path_lookup() and failure.get_path_lookup().is_not_found())
 
 
 def to_remote(md: Any) -> RemoteFile:
@@ -175,12 +200,15 @@ class DropboxTarget:
         return io.BufferedReader(stream, buffer_size=1 << 20)
 
     def delete(self, names: Sequence[str]) -> list[str]:
+        """Delete stored files; names not stored are skipped, except that a file a retry
+        finds gone counts as deleted (the try whose reply was lost deleted it)."""
         if len(names) == 1:
             path = self.remote_path(names[0])
+            single = _Counted(lambda: self.client.files_delete_v2(path))
             try:
-                self.call(f"deleting {path}", lambda: self.client.files_delete_v2(path))
+                self.call(f"deleting {path}", single)
             except errors.NotFound:
-                return []
+                return list(names) if single.retried else []
             return list(names)
         deleted: list[str] = []
         for start in range(0, len(names), DELETE_BATCH):
@@ -189,7 +217,8 @@ class DropboxTarget:
 
     def _delete_batch(self, names: Sequence[str]) -> list[str]:
         entries = [dbx_files.DeleteArg(self.remote_path(n)) for n in names]
-        launch = self.call("deleting old backups", lambda: self.client.files_delete_batch(entries))
+        counted = _Counted(lambda: self.client.files_delete_batch(entries))
+        launch = self.call("deleting old backups", counted)
         deadline = time.monotonic() + 300
         status: Any = launch
         if launch.is_async_job_id():
@@ -213,7 +242,11 @@ class DropboxTarget:
                 "Dropbox could not delete the old backups", None, code="delete_failed"
             )
         result = status.get_complete()
-        return [n for n, entry in zip(names, result.entries, strict=False) if entry.is_success()]
+        return [
+            n
+            for n, entry in zip(names, result.entries, strict=False)
+            if entry.is_success() or (counted.retried and _already_gone(entry))
+        ]
 
     def upload(
         self, source: SourceFile, *, overwrite: bool, progress: Progress = no_progress
