@@ -139,6 +139,27 @@ def test_a_history_newer_than_the_clock_makes_prune_refuse_and_delete_nothing(
     assert len(history()) == rows_before  # not even a failed deletion row
 
 
+def test_one_run_while_the_clock_was_ahead_stops_blocking_prune_after_the_next_upload(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "usb"
+    root.mkdir()
+    where = Where(f"local:{root}", root=root)
+    seven_nights(where, tmp_path)
+    db = sqlite3.connect(Context.create().db.path)
+    with db:  # the newest run happened while the Pi's clock was in 2099
+        db.execute("UPDATE uploads SET finished_at = '2099-01-01T00:00:00Z' WHERE id = 7")
+    db.close()
+    refused = run("prune", "--to", where.to, "--keep-last", "3")
+    assert refused.exit_code == ExitCode.FAILURE
+    assert "the next upload to this target records the right time" in refused.stderr
+    newest = make_backup(tmp_path / "backups", datetime.now(UTC), rows=5)
+    assert run("upload", str(newest), "--to", where.to).exit_code == 0  # the clock is right now
+    pruned = run("prune", "--to", where.to, "--keep-last", "3")
+    assert pruned.exit_code == 0, pruned.output
+    assert len(where.names()) == 3
+
+
 def test_a_clock_reset_to_1970_names_the_evidence(tmp_path: Path) -> None:
     root = tmp_path / "usb"
     root.mkdir()

@@ -91,7 +91,8 @@ def check_clock(
         raise errors.ClockWrong(
             f"refusing to prune {target.description}: the system clock says {iso(now)} "
             f"but {_recorded(last)} at {iso(last.finished_at)}; nothing was deleted",
-            CLOCK_HINT,
+            CLOCK_HINT + "; if the clock is right now, it was ahead during that run: the next "
+            "upload to this target records the right time and prune works again",
         )
     evidence = clock_evidence(decisions, now)
     if evidence is not None:

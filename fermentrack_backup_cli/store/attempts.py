@@ -46,6 +46,12 @@ def _record(row: sqlite3.Row) -> UploadRecord:
 class Attempts:
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._baseline: int | None = None  # the newest row id before this run wrote any
+
+    def _before_this_run(self) -> int:
+        if self._baseline is None:
+            self._baseline = int(self.db.query("SELECT COALESCE(MAX(id), 0) FROM uploads")[0][0])
+        return self._baseline
 
     def start(
         self,
@@ -57,6 +63,7 @@ class Attempts:
         status: str = "pending",
         action: str = "upload",
     ) -> UploadRecord:
+        self._before_this_run()  # (fixed before this run's first row)
         now = utcnow()
         with self.db.transaction() as sql:
             cursor = sql.execute(
@@ -149,12 +156,14 @@ class Attempts:
         return found[0] if found else None
 
     def last_finished(self, connection_id: str) -> UploadRecord | None:
-        """The row (upload or deletion, any outcome) that finished last for a target."""
-        # ISO-8601 UTC text with a Z sorts like the times it spells
+        """The finished row (upload or deletion, any outcome) that an earlier run at a target
+        wrote last: the newest by insertion, not by the time it records (one row written
+        while the clock was ahead stops counting once a later run records the right time),
+        and not this run's own rows (they carry this run's clock, right or wrong)."""
         rows = self.db.query(
             "SELECT * FROM uploads WHERE connection_id = ? AND finished_at IS NOT NULL "
-            "ORDER BY finished_at DESC, id DESC LIMIT 1",
-            (connection_id,),
+            "AND id <= ? ORDER BY id DESC LIMIT 1",
+            (connection_id, self._before_this_run()),
         )
         return _record(rows[0]) if rows else None
 

@@ -83,7 +83,7 @@ def convert_api_error(exc: dbx_exc.ApiError, what: str) -> errors.BackupError:
         and ("not_found" in tags or "closed" in tags)
     ):
         return errors.SessionGone(f"the upload session for {what} is gone ({summary})")
-    if "not_found" in tags:
+    if "not_found" in tags or "not_file" in tags:  # (not_file: a folder of that name)
         return errors.NotFound(
             f"not found at Dropbox: {what}",
             "list stored backups with `fermentrack-backup remote ls`",
