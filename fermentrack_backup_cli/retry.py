@@ -34,13 +34,25 @@ class Deadline:
 
     at: float
     budget: str
+    option: str = "--max-duration"  # what sets it, for messages
+
+    @property
+    def named(self) -> str:
+        """The budget as messages name it: "--max-duration 10s", "the 60s check limit"."""
+        return f"{self.option} {self.budget}" if self.option.startswith("-") else self.option
 
     @classmethod
     def after(
-        cls, seconds: float, budget: str | None = None, start: float | None = None
+        cls,
+        seconds: float,
+        budget: str | None = None,
+        start: float | None = None,
+        *,
+        limit: str | None = None,
     ) -> Deadline:
+        """`limit`: a fixed limit's name for messages, instead of --max-duration's."""
         begin = time.monotonic() if start is None else start
-        return cls(begin + seconds, budget or f"{seconds:g}s")
+        return cls(begin + seconds, budget or f"{seconds:g}s", limit or "--max-duration")
 
     def remaining(self) -> float:
         return self.at - time.monotonic()
@@ -48,11 +60,16 @@ class Deadline:
     def expired(self) -> bool:
         return self.remaining() <= 0
 
+    @property
+    def hint(self) -> str:
+        if self.option.startswith("-"):
+            return BUDGET_HINT
+        return "the server answers too slowly: check the network connection, then run again"
+
     def used_up(self, what: str) -> errors.MaxDurationExceeded:
         return errors.MaxDurationExceeded(
-            f"gave up {what}: the time budget of this run (--max-duration {self.budget}) "
-            "is used up",
-            BUDGET_HINT,
+            f"gave up {what}: the time budget of this run ({self.named}) is used up",
+            self.hint,
         )
 
 
@@ -85,6 +102,12 @@ class RetryPolicy:
             deadline = Deadline.after(max_duration_s, budget, start)
         return cls(max_attempts=max_attempts, deadline=deadline)
 
+    @classmethod
+    def bounded(cls, max_attempts: int, seconds: float, limit: str) -> RetryPolicy:
+        """A policy for one quick check (status, doctor, unlink, linking): it ends within
+        `seconds` whatever the server does; `limit` names it in messages."""
+        return cls(max_attempts=max_attempts, deadline=Deadline.after(seconds, limit=limit))
+
     def delay(self, attempt: int, retry_after: float | None) -> float:
         backoff = self.rng.uniform(0, min(self.max_delay, self.base_delay * 2**attempt))
         return max(backoff, retry_after or 0.0)
@@ -100,18 +123,18 @@ class RetryPolicy:
         left = self.deadline.remaining()
         if wait <= left:
             return
-        budget = self.deadline.budget
+        budget = self.deadline.named
         if exc.retry_after is not None and exc.retry_after > left:
             raise errors.RetryAfterExceedsBudget(
                 f"gave up {what}: {self.service} asked to wait {exc.retry_after:.0f} s "
                 f"(Retry-After) but only {max(0.0, left):.0f} s of the time budget "
-                f"(--max-duration {budget}) remain",
+                f"({budget}) remain",
                 "raise --max-duration or run later; an interrupted upload resumes where it stopped",
             )
         raise errors.MaxDurationExceeded(
             f"gave up {what} after {attempt} attempt(s): {exc.message}; the next try would "
-            f"start after the time budget of this run (--max-duration {budget}) ends",
-            BUDGET_HINT,
+            f"start after the time budget of this run ({budget}) ends",
+            self.deadline.hint,
         )
 
     def _stopped(self) -> None:

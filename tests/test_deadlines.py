@@ -352,3 +352,83 @@ def test_the_watchdog_keeps_every_deadline_even_next_to_a_budget_of_centuries() 
     transport._WATCHDOG.watch(time.monotonic() + 0.1, second)
     assert second.was_cut.wait(10)
     assert not forever.was_cut.is_set()
+
+
+# every command is bounded, not only upload ------------------------------------------
+
+
+@pytest.fixture
+def quick_checks(monkeypatch: pytest.MonkeyPatch) -> float:
+    """A short per-connection check limit, so the tests need not wait a minute."""
+    from fermentrack_backup_cli.core import targets
+
+    monkeypatch.setattr(targets, "CHECK_SECONDS", 3.0)
+    return 3.0
+
+
+@pytest.mark.parametrize(
+    ("route", "args"),
+    [
+        ("files/list_folder", ("status",)),
+        ("oauth2/token", ("status",)),
+        ("oauth2/token", ("doctor",)),
+    ],
+)
+def test_status_and_doctor_against_a_trickling_server_end_at_the_check_limit(
+    fake_dropbox: Any, make_dropbox_conn: Any, quick_checks: float, route: str, args: Any
+) -> None:
+    from tests.cli_helpers import run
+
+    make_dropbox_conn(store="file")
+    fake_dropbox.inject(route, "trickle", times=10, interval=1)
+    started = time.monotonic()
+    result = run(*args)
+    elapsed = time.monotonic() - started
+    assert result.exit_code == errors.ExitCode.UNHEALTHY, result.output
+    assert elapsed < HANG, f"{args} took {elapsed:.1f} s"
+    assert "limit of a check" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_status_does_not_honour_a_retry_after_beyond_its_check_limit(
+    fake_dropbox: Any, make_dropbox_conn: Any, quick_checks: float
+) -> None:
+    from tests.cli_helpers import run
+
+    make_dropbox_conn(store="file")
+    fake_dropbox.inject("users/get_current_account", "429", times=5, retry_after=3600)
+    started = time.monotonic()
+    result = run("status")
+    assert time.monotonic() - started < HANG
+    assert result.exit_code == errors.ExitCode.UNHEALTHY
+    assert "asked to wait 3600 s (Retry-After)" in result.output
+
+
+def test_unlink_against_a_trickling_revoke_still_unlinks_within_the_check_limit(
+    fake_dropbox: Any, make_dropbox_conn: Any, quick_checks: float
+) -> None:
+    from tests.cli_helpers import run, run_json
+
+    make_dropbox_conn(store="file")
+    fake_dropbox.inject("auth/token/revoke", "trickle", times=10, interval=1)
+    started = time.monotonic()
+    result = run("unlink", "dropbox", "--yes")
+    assert time.monotonic() - started < HANG
+    assert result.exit_code == 0, result.output
+    assert "could not revoke the token" in result.output
+    assert run_json("connections") == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("remote", "ls", "--to", "dropbox"), ("prune", "--to", "dropbox", "--keep-last", "1")],
+)
+def test_remote_ls_and_prune_against_a_trickling_listing_end_at_their_max_duration(
+    fake_dropbox: Any, make_dropbox_conn: Any, dropbox_env: dict[str, str], args: Any
+) -> None:
+    make_dropbox_conn(store="file")
+    fake_dropbox.inject("files/list_folder", "trickle", times=10, interval=2)
+    result, elapsed = timed(*args, "--max-duration", "5s", env=dropbox_env)
+    note = f"after {elapsed:.1f} s: {result.stderr}"
+    assert result.returncode == errors.ExitCode.NETWORK, note
+    assert "(--max-duration 5s) is used up" in result.stderr, note

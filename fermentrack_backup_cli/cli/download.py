@@ -8,7 +8,7 @@ import typer
 
 from ..core.download import download as run_download
 from ..output import human_size
-from .options import JSON, TO
+from .options import JSON, TO, max_duration_option
 from .render import watching
 from .runtime import runtime
 
@@ -28,6 +28,7 @@ def download(
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing local file."),
     json: bool = JSON,
+    max_duration: str | None = max_duration_option(),
 ) -> None:
     """Download (restore) a stored backup, checked against its content hash.
 
@@ -35,6 +36,7 @@ def download(
     """
     rt = runtime(ctx)
     out = rt.output(json=json)
+    rt.context.settings.override("upload.max_duration", max_duration)
     with watching(out) as watcher:
         result = run_download(rt.context.targets, name, to, output, force=force, watcher=watcher)
     if json:

@@ -113,3 +113,14 @@ LABEL = typer.Option(
     parser=label_parser,
     help="Name to refer to the connection by (at most 64 chars).",
 )
+
+
+def max_duration_option() -> Any:
+    """`--max-duration`: the run's time budget (every network wait ends by it)."""
+    return typer.Option(
+        None,
+        "--max-duration",
+        metavar="DURATION",
+        parser=config_option("upload.max_duration", "--max-duration 90m"),
+        help="Give up the run after this (90m, 6h; default upload.max_duration).",
+    )

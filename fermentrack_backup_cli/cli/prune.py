@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from ..core.prune import prune as run_prune
-from .options import JSON, TO, config_option
+from .options import JSON, TO, config_option, max_duration_option
 from .render import exit_with, show_prune
 from .runtime import runtime
 
@@ -45,6 +45,7 @@ def prune(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", "-n", help="Show the plan, delete nothing."),
     json: bool = JSON,
+    max_duration: str | None = max_duration_option(),
 ) -> None:
     """Delete old backups at a target, restic-style (no flags: the retention.* config).
 
@@ -52,6 +53,7 @@ def prune(
     """
     rt = runtime(ctx)
     out = rt.output(json=json)
+    rt.context.settings.override("upload.max_duration", max_duration)
     rules = {
         "keep_last": keep_last,
         "keep_hourly": keep_hourly,

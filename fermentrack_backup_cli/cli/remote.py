@@ -7,7 +7,7 @@ import typer
 from ..core.stored import list_backups
 from ..models import iso
 from ..output import human_size
-from .options import JSON, TO, typer_app
+from .options import JSON, TO, max_duration_option, typer_app
 from .runtime import runtime
 
 
@@ -19,13 +19,19 @@ def register(app: typer.Typer) -> None:
     app.add_typer(group, name="remote")
 
 
-def ls(ctx: typer.Context, to: str | None = TO, json: bool = JSON) -> None:
+def ls(
+    ctx: typer.Context,
+    to: str | None = TO,
+    json: bool = JSON,
+    max_duration: str | None = max_duration_option(),
+) -> None:
     """List the backups stored at a target, newest first.
 
     Example: fermentrack-backup remote ls --to dropbox
     """
     rt = runtime(ctx)
     out = rt.output(json=json)
+    rt.context.settings.override("upload.max_duration", max_duration)
     where, backups = list_backups(rt.context.targets, to)
     if json:
         out.data([b.to_json() for b in backups])

@@ -17,7 +17,7 @@ from ..models import UploadResult
 from ..notify import pinging
 from ..output import Output, UploadReporter
 from ..retention import Policy
-from .options import JSON, QUIET, TO, config_option, seconds_option
+from .options import JSON, QUIET, TO, config_option, max_duration_option, seconds_option
 from .render import show_prune
 from .runtime import runtime
 
@@ -102,13 +102,7 @@ def upload(
         parser=config_option("upload.chunk_size_mib", "--chunk-size 8"),
         help="Upload chunk size (multiple of 4, 4-148).",
     ),
-    max_duration: str | None = typer.Option(
-        None,
-        "--max-duration",
-        metavar="DURATION",
-        parser=config_option("upload.max_duration", "--max-duration 90m"),
-        help="Give up the run after this (90m, 6h).",
-    ),
+    max_duration: str | None = max_duration_option(),
     notify_url: str | None = typer.Option(
         None, "--notify-url", metavar="URL", help="Ping URL/start, URL or URL/fail."
     ),

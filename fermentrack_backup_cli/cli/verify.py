@@ -15,7 +15,7 @@ from ..core.verify import verify_paths
 from ..errors import ExitCode
 from ..models import ArchiveReport
 from ..output import Output, human_size
-from .options import JSON, count_option
+from .options import JSON, count_option, max_duration_option
 from .render import exit_with, watching
 from .runtime import runtime
 
@@ -49,6 +49,7 @@ def verify(
         False, "--strict", help="An unrecognised layout is an error (exit 5), not a warning."
     ),
     json: bool = JSON,
+    max_duration: str | None = max_duration_option(),
 ) -> None:
     """Read every member of each archive, find the Fermentrack data dump, name the layout.
 
@@ -56,6 +57,7 @@ def verify(
     """
     rt = runtime(ctx)
     out = rt.output(json=json)
+    rt.context.settings.override("upload.max_duration", max_duration)
     names = items or []
     if remote or all_ or latest is not None:
         _check_remote_args(names, all_, latest)

@@ -7,9 +7,8 @@ from typing import Any
 
 from .. import errors, providers
 from ..models import Connection
-from ..retry import RetryPolicy
 from .status import store_changed
-from .targets import Targets
+from .targets import Targets, check_policy
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,6 @@ def unlink(targets: Targets, conn: Connection) -> list[str]:
     except errors.UsageError:  # a provider this version no longer has: just forget it
         warnings: list[str] = []
     else:
-        warnings = provider.forget(conn, targets.env(conn, retry=RetryPolicy(max_attempts=2)))
+        warnings = provider.forget(conn, targets.env(conn, retry=check_policy()))
     targets.db.connections.remove(conn.id)
     return warnings

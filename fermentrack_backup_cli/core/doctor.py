@@ -18,9 +18,9 @@ from typing import Any
 from .. import errors, providers
 from ..models import Connection
 from ..paths import ensure_dir
-from ..retry import RetryPolicy
 from .context import Context
 from .status import store_changed
+from .targets import check_policy
 
 
 @dataclass(frozen=True)
@@ -153,7 +153,7 @@ def _cron_check(conn: Connection) -> Callable[[Context], Check]:
 def _connection_check(ctx: Context, conn: Connection) -> Check:
     name = f"connection {conn.label}"
     try:
-        opened = ctx.targets.open_connection(conn, retry=RetryPolicy(max_attempts=2))
+        opened = ctx.targets.open_connection(conn, retry=check_policy())
         return Check(name, True, opened.provider.probe(opened.target))
     except errors.BackupError as exc:
         return _failed(name, exc)

@@ -17,9 +17,8 @@ from ..config import Settings
 from ..models import Connection, RemoteFile, UploadRecord, is_archive_name, iso, parse_iso, utcnow
 from ..providers.base import Target
 from ..retention import backup_time, candidates, looks_real
-from ..retry import RetryPolicy
 from ..store import Verifications
-from .targets import Targets
+from .targets import Targets, check_policy
 
 
 @dataclass
@@ -54,7 +53,7 @@ def check(targets: Targets, conn: Connection, *, offline: bool) -> Health:
         return health
     health.extra["checked"] = "online"
     try:
-        opened = targets.open_connection(conn, retry=RetryPolicy(max_attempts=2))
+        opened = targets.open_connection(conn, retry=check_policy())
         health.extra.update(opened.provider.check(opened.target))
         _check_storage(opened.target, health)
     except errors.BackupError as exc:

@@ -37,6 +37,15 @@ class Opened:
     provider: Provider
 
 
+CHECK_SECONDS = 60.0  # a status, doctor or unlink call per connection ends within this
+
+
+def check_policy() -> RetryPolicy:
+    """For one quick call per connection (status, doctor, unlink): two attempts, and done
+    within CHECK_SECONDS whatever the server does (a trickle, a Retry-After of an hour)."""
+    return RetryPolicy.bounded(2, CHECK_SECONDS, f"the {CHECK_SECONDS:g}s limit of a check")
+
+
 def _candidates(conns: list[Connection]) -> str:
     return ", ".join(f"{c.label} ({c.id[:8]}, {c.provider})" for c in conns)
 

@@ -8,7 +8,9 @@ import requests
 
 from ... import errors
 from ...models import TokenGrant
+from ...retry import Deadline
 from .convert import RELINK_HINT, _json_or_empty, token_error
+from .transport import deadline_session
 
 # OAuth: authorize URL, code exchange, token-endpoint errors --------------------------
 #
@@ -18,6 +20,7 @@ from .convert import RELINK_HINT, _json_or_empty, token_error
 # exchange posts the form itself: code_verifier always, client_secret when configured.
 
 OAUTH_TIMEOUT_S = 30.0
+LINK_LIMIT = "the time limit of linking"
 
 
 def _oauth_flow(app_key: str, app_secret: str | None, ca_certs: str | None, timeout: float) -> Any:
@@ -65,10 +68,10 @@ def exchange_code(
         form["client_secret"] = app_secret
     if redirect_uri is not None:
         form["redirect_uri"] = redirect_uri
+    # our deadline-bound session, not the flow's: a trickling token endpoint must not hang
+    session = deadline_session(Deadline.after(2 * timeout, limit=LINK_LIMIT), ca_certs)
     try:
-        resp = flow.requests_session.post(
-            flow.build_url("/oauth2/token"), data=form, timeout=timeout
-        )
+        resp = session.post(flow.build_url("/oauth2/token"), data=form, timeout=timeout)
     except requests.exceptions.RequestException as exc:
         raise _oauth_network_error(exc) from None
     if resp.status_code != 200:

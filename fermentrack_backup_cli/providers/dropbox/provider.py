@@ -24,6 +24,9 @@ if TYPE_CHECKING:
     from .target import DropboxTarget
 
 
+LINK_SECONDS = 60.0  # reading the account of a new grant, revoking a replaced one
+
+
 def ca_certs() -> str | None:
     """A CA bundle from the environment (corporate proxies); None means the default."""
     for name in ("REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE"):
@@ -168,10 +171,11 @@ class DropboxOAuth:
         from .target import DropboxTarget
 
         creds = Credentials(self.app_key, self.app_secret, refresh_token)
+        retry = RetryPolicy.bounded(attempts, LINK_SECONDS, "the time limit of linking")
         return DropboxTarget(
-            make_client(creds, ca_certs=ca_certs()),
+            make_client(creds, ca_certs=ca_certs(), deadline=retry.deadline),
             str(self.settings.get("remote_folder")),
-            RetryPolicy(max_attempts=attempts, service="Dropbox"),
+            replace(retry, service="Dropbox"),
         )
 
     def account(self, refresh_token: str) -> Account:
