@@ -342,3 +342,19 @@ def test_real_keyring_round_trip_and_probe(monkeypatch: pytest.MonkeyPatch) -> N
     finally:
         store.delete(conn_id)
     assert store.get(conn_id) is None
+
+
+def test_a_token_file_that_is_a_fifo_is_refused_instead_of_blocking(
+    home: Path, subprocess_env: dict[str, str]
+) -> None:
+    import os
+
+    from tests.cli_helpers import cli
+
+    data = home / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(data / "tokens.json", 0o600)
+    env = {**subprocess_env, "FERMENTRACK_BACKUP_TOKEN_STORE": "file"}
+    result = cli("doctor", env=env, timeout=30)
+    assert result.returncode == 7
+    assert "is not a regular file" in result.stdout

@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import quote
 
 from .. import errors
+from ..config.keys import TOKEN_STORES
 from ..fsutil import FileLock, atomic_write, os_error
 from ..paths import ensure_dir
 
@@ -27,7 +28,8 @@ SERVICE_NAME = "fermentrack-backup"
 TIMEOUT_ENV = "FERMENTRACK_BACKUP_KEYRING_TIMEOUT"
 DEFAULT_KEYRING_TIMEOUT = 10.0
 PROBE_USERNAME = "fermentrack-backup-probe"
-STORE_KINDS = ("keyring", "file")
+MAX_TOKEN_FILE = 1 << 20  # a few hundred bytes per connection
+
 
 KEYRING_HINT = (
     "run a Secret Service (e.g. gnome-keyring) in this session, configure another keyring "
@@ -265,14 +267,25 @@ class FileStore:
 
     def _read(self) -> dict[str, str]:
         try:
-            fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            if not stat.S_ISREG(os.lstat(self.path).st_mode):  # a FIFO would block forever
+                raise self._not_regular()
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            fd = os.open(self.path, flags)
         except FileNotFoundError:
             return {}
         except OSError as exc:
             raise os_error(exc, "read the token file", self.path) from None
         with os.fdopen(fd, "rb") as handle:
-            self._check_safe(os.fstat(handle.fileno()))
-            raw = handle.read()
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):  # swapped since the lstat
+                raise self._not_regular()
+            self._check_safe(info)
+            raw = handle.read(MAX_TOKEN_FILE + 1)
+        if len(raw) > MAX_TOKEN_FILE:
+            raise TokenFileInvalid(
+                f"the token file {self.path} is larger than {MAX_TOKEN_FILE // 1024} KiB",
+                hint="restore it from a backup, or delete it and link the connections again",
+            )
         try:
             tokens = json.loads(raw or b"{}")
         except (ValueError, UnicodeDecodeError):
@@ -286,6 +299,13 @@ class FileStore:
                 hint="restore it from a backup, or delete it and link the connections again",
             )
         return tokens
+
+    def _not_regular(self) -> TokenFileInvalid:
+        return TokenFileInvalid(
+            f"the token file {self.path} is not a regular file",
+            hint=f"move it away (`mv '{self.path}' '{self.path}.bad'`) and link the connections "
+            "again",
+        )
 
     def _check_safe(self, st: os.stat_result) -> None:
         mode = stat.S_IMODE(st.st_mode)
@@ -316,5 +336,5 @@ def open_store(kind: str, token_file: Path) -> TokenStore:
         return FileStore(token_file)
     raise errors.InvalidValue(
         f"unknown token store {kind!r}",
-        hint="expected one of: " + ", ".join(STORE_KINDS),
+        hint="expected one of: " + ", ".join(TOKEN_STORES),
     )
