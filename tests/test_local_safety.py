@@ -589,3 +589,53 @@ def test_a_version_4_database_gains_an_empty_filesystem_record(tmp_path: Path) -
         None,
     )
     h.close()
+
+
+# ----------------------------------------------- shared folders, the run's time budget
+
+
+def test_a_copy_in_progress_elsewhere_is_not_removed_as_stale(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Another user's (or another Pi's) run on the same NAS folder takes another run
+    lock; its temp file is held with an flock while it copies, so it is left alone."""
+    import fcntl
+
+    from fermentrack_backup_cli.fsutil import create_temp
+
+    root = tmp_path / "nas"
+    folder = root / FOLDER
+    folder.mkdir(parents=True)
+    fd, theirs = create_temp(folder, SAMPLE.name, ".part")
+    fcntl.flock(fd, fcntl.LOCK_EX)  # as their copy does
+    try:
+        result = cli("upload", str(SAMPLE), "--to", f"local:{root}", env=subprocess_env)
+        assert result.returncode == 0, result.stderr
+        assert theirs.exists()
+    finally:
+        os.close(fd)  # their copy ended (or was killed): the kernel drops the lock
+    assert cli("upload", str(SAMPLE), "--to", f"local:{root}", env=subprocess_env).returncode == 0
+    assert not theirs.exists()
+
+
+def test_one_folder_named_two_ways_takes_one_run_lock(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    root = tmp_path / "usb"
+    (root / FOLDER).mkdir(parents=True)
+    default = lock_for(f"local:{root}").path
+    monkeypatch.setenv("FERMENTRACK_BACKUP_REMOTE_FOLDER", "/")
+    assert lock_for(f"local:{root / FOLDER}").path == default
+
+
+def test_a_local_copy_stops_at_the_run_deadline_and_leaves_nothing(tmp_path: Path) -> None:
+    from fermentrack_backup_cli.providers.base import SourceFile
+    from fermentrack_backup_cli.retry import Deadline
+
+    root = tmp_path / "usb"
+    root.mkdir()
+    target = LocalTarget(root, DEFAULT_REMOTE_FOLDER, "local", Deadline.after(0.0, "1s"))
+    with pytest.raises(errors.MaxDurationExceeded) as info:
+        target.upload(SourceFile.from_path(SAMPLE), overwrite=False)
+    assert "(--max-duration 1s) is used up" in info.value.message
+    assert list((root / FOLDER).iterdir()) == []

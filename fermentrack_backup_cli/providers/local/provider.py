@@ -23,7 +23,7 @@ class LocalProvider(Provider):
         if not conn.location:
             raise errors.UsageError(f"connection {conn.label} names no folder", None)
         folder = check_folder(Path(conn.location), conn.filesystem)
-        return LocalTarget(folder, env.remote_folder, self.spec.id)
+        return LocalTarget(folder, env.remote_folder, self.spec.id, env.retry.deadline)
 
     def _folder(self, ref: str) -> Path:
         text = ref.removeprefix(self.prefix)
@@ -46,7 +46,8 @@ class LocalProvider(Provider):
                 if not folder.is_dir():
                     folder.mkdir(mode=0o755, parents=True, exist_ok=True)  # runs may race
         folder = check_folder(folder)
-        return LocalTarget(folder, env.remote_folder, self.spec.id), f"{self.prefix}{folder}"
+        target = LocalTarget(folder, env.remote_folder, self.spec.id, env.retry.deadline)
+        return target, f"{self.prefix}{folder}"
 
     def adhoc_id(self, ref: str) -> str:
         return f"{self.prefix}{self._folder(ref).absolute()}"

@@ -11,11 +11,13 @@ stick is case-insensitive, ext4 is not).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import secrets
 import shutil
 import stat
+import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from functools import cached_property
@@ -26,6 +28,7 @@ from ... import contenthash, errors
 from ...contenthash import BLOCK_SIZE, ContentHasher, hash_file
 from ...fsutil import TEMP_NAME, blame, create_temp, fsync_dir, os_error, same_file
 from ...models import RemoteFile
+from ...retry import Deadline
 from ..base import Capabilities, NameRules, Progress, SourceFile, Space, Stored, no_progress
 from .folder import check_folder
 
@@ -43,6 +46,36 @@ _POSIX_NAMES = NameRules("this folder's filesystem")
 _FAT_NAMES = NameRules(
     "this folder's filesystem", forbidden='/\x00<>:"\\|?*', control=True, no_trailing=" ."
 )
+
+
+ABANDONED_AFTER_S = 600.0  # where flock is not supported: a temp file untouched this long
+
+
+def _hold(fd: int) -> None:
+    """Take an flock on a temp file being written (where the filesystem has flock)."""
+    with contextlib.suppress(OSError):
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _remove_if_abandoned(path: Path) -> bool:
+    """Remove a temp file nobody is writing: no flock on it (or, where the filesystem has
+    no flock, untouched for ABANDONED_AFTER_S). Never follows a symlink."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False  # a copy in progress (this machine's or another's)
+        except OSError:  # no flock here: go by age
+            if time.time() - info.st_mtime < ABANDONED_AFTER_S:
+                return False
+        path.unlink()
+        return True
+    finally:
+        os.close(fd)
 
 
 def _case_sensitive(root: Path) -> bool:
@@ -90,10 +123,13 @@ def check_source_identity(source: SourceFile, fd: int) -> None:
 
 
 class LocalTarget:
-    def __init__(self, root: Path, remote_folder: str, provider_id: str) -> None:
+    def __init__(
+        self, root: Path, remote_folder: str, provider_id: str, deadline: Deadline | None = None
+    ) -> None:
         self.provider_id = provider_id
         self.root = root
         self.folder = root.joinpath(*[p for p in remote_folder.split("/") if p])
+        self.deadline = deadline  # the run's time budget: a copy stops between blocks
 
     @cached_property
     def capabilities(self) -> Capabilities:
@@ -109,7 +145,9 @@ class LocalTarget:
 
     @property
     def lock_key(self) -> str:
-        return os.path.realpath(self.root)
+        # the folder written, however it is named (`local:R` with the default remote folder
+        # and `local:R/Fermentrack Backups` with remote_folder "/" are one folder)
+        return os.path.realpath(self.folder)
 
     @property
     def description(self) -> str:
@@ -164,9 +202,11 @@ class LocalTarget:
         self.remove_stale_temp_files()
 
     def remove_stale_temp_files(self) -> list[str]:
-        """Remove the temp files killed runs left in the folder (call under the run
-        lock: then no other run is writing one). Only this tool's own names, and only
-        regular files; returns the names removed."""
+        """Remove the temp files killed runs left in the folder. Only this tool's own
+        names, only regular files, and only one nobody holds: a copy in progress holds an
+        flock on its temp file (the run lock does not cover another user's or another
+        machine's run on a shared folder), and the kernel drops it when a run is killed.
+        Returns the names removed."""
         removed = []
         try:
             entries = list(os.scandir(self.folder))
@@ -176,12 +216,10 @@ class LocalTarget:
             raise os_error(exc, "list", self.folder) from None
         for entry in entries:
             name = entry.name
-            if not (TEMP_NAME.match(name) or LEGACY_TEMP_NAME.match(name)):
-                continue
-            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
-                if entry.is_file(follow_symlinks=False):
-                    Path(entry.path).unlink()
-                    removed.append(name)
+            if TEMP_NAME.match(name) or LEGACY_TEMP_NAME.match(name):
+                with contextlib.suppress(OSError):  # gone meanwhile, or not ours to remove
+                    if _remove_if_abandoned(Path(entry.path)):
+                        removed.append(name)
         if removed:
             fsync_dir(self.folder)
         return removed
@@ -208,6 +246,7 @@ class LocalTarget:
         with src:
             with blame("create a temporary file in", self.folder):
                 fd, tmp = create_temp(self.folder, source.name, ".part")
+                _hold(fd)  # ours while we copy: no other run's cleanup removes it
             try:
                 digest = self._copy(source, src, fd, final, progress)
                 with blame("write", final):
@@ -239,6 +278,8 @@ class LocalTarget:
         with out:
             source.check_unchanged(src.fileno())
             while True:
+                if self.deadline is not None and self.deadline.expired():
+                    raise self.deadline.used_up(f"copying {source.name}")
                 with blame("read", source.path):
                     block = src.read(COPY_BUFFER)
                 if not block:
@@ -276,6 +317,14 @@ class LocalTarget:
                     raise errors.RemoteConflict(
                         f"{final} already exists with different content",
                         "pass --overwrite to replace it",
+                    ) from None
+                if not os.path.lexists(tmp):
+                    raise errors.TargetError(
+                        f"the temporary copy {tmp.name} in {self.folder} vanished before it "
+                        "was renamed into place; nothing was stored",
+                        "another program removed it: make sure nothing cleans the folder "
+                        "while backups upload, then run again",
+                        code="temp_vanished",
                     ) from None
                 tmp.replace(final)
             else:
