@@ -369,3 +369,35 @@ def test_a_file_version_with_control_characters_is_printed_escaped(tmp_path: Pat
     assert result.exit_code == 0
     assert "\x1b" not in result.stdout and result.stdout.count("\n") == 1
     assert 'file_version "2\\u001b[31m\\nX"' in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["tar.xz", "zip"])
+def test_a_dump_repeated_with_a_broken_last_copy_is_judged_by_that_copy(
+    tmp_path: Path, fmt: str
+) -> None:
+    """Extracting keeps the last copy of a repeated name: a sound first copy must not
+    vouch for it."""
+    import warnings
+
+    from tests.samples import make_archive
+
+    good = json.dumps({"file_version": "2.0.0", "beers": []}).encode()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name
+        path = make_archive(
+            tmp_path, [("fermentrack_backup.json", good), ("fermentrack_backup.json", b"{not")], fmt
+        )
+    report = verify_file(path)
+    assert not report.ok
+    assert report.error_code == "corrupt_archive"
+    assert any("not valid JSON" in p for p in report.problems)
+
+
+def test_a_repeated_member_name_is_named_in_a_warning(tmp_path: Path) -> None:
+    from tests.samples import make_archive
+
+    good = json.dumps({"file_version": "2.0.0", "beers": []}).encode()
+    path = make_archive(tmp_path, [("fermentrack_backup.json", good)] * 2)
+    report = verify_file(path)
+    assert report.ok
+    assert any("appears more than once" in w for w in report.warnings)

@@ -35,6 +35,7 @@ UNKNOWN_WARNING: Final = (
     "Django dumpdata list, or fermentrack_data.json with ferment_log_index.csv)"
 )
 MAX_JSON_WARNINGS: Final = 3  # invalid .json members named one by one, then counted
+MAX_TRACKED: Final = 10_000  # .json members remembered by name (a hostile archive has more)
 
 
 @dataclass(frozen=True)
@@ -59,45 +60,58 @@ def _rank(info: JsonInfo) -> int:
 
 
 class DumpCandidates:
-    """The data dump candidates seen so far; `recognise` once every member was read."""
+    """The data dump candidates seen so far; `recognise` once every member was read.
+
+    A member name that appears twice counts as its last copy, which is what extracting
+    the archive leaves on disk (a sound first copy must not vouch for a broken second).
+    """
 
     def __init__(self) -> None:
-        self.f2_dump: tuple[str, JsonInfo] | None = None  # fermentrack_data.json
+        self.jsons: dict[str, JsonInfo] = {}  # every .json member, the last copy of each
+        self.untracked = 0  # .json members beyond MAX_TRACKED (only counted)
         self.f2_index = False  # ferment_log_index.csv
-        self.best: tuple[str, JsonInfo] | None = None
-        self.best_rank = 0
-        self.invalid: list[tuple[str, JsonInfo]] = []  # the first few
-        self.invalid_count = 0
+        self.duplicates: set[str] = set()
 
     def member(self, name: str) -> None:
         if basename(name) == F2_INDEX:
             self.f2_index = True
 
     def json_member(self, name: str, info: JsonInfo) -> None:
-        if basename(name) == F2_DUMP and self.f2_dump is None:
-            self.f2_dump = (name, info)
-        if not info.valid:
-            self.invalid_count += 1
-            if len(self.invalid) <= MAX_JSON_WARNINGS:
-                self.invalid.append((name, info))
+        if name in self.jsons:
+            self.duplicates.add(name)
+        elif len(self.jsons) >= MAX_TRACKED:
+            self.untracked += 1
             return
-        rank = _rank(info)
-        if rank > self.best_rank:
-            self.best, self.best_rank = (name, info), rank
+        self.jsons[name] = info
+
+    @property
+    def invalid(self) -> list[tuple[str, JsonInfo]]:
+        return [(n, i) for n, i in self.jsons.items() if not i.valid]
 
     def _dump(self) -> tuple[str, JsonInfo] | None:
         """fermentrack_data.json, else the best candidate; with no valid candidate, the
         first broken JSON member was meant to be the dump."""
-        return self.f2_dump or self.best or (self.invalid[0] if self.invalid else None)
+        f2 = next(((n, i) for n, i in self.jsons.items() if basename(n) == F2_DUMP), None)
+        if f2 is not None:
+            return f2
+        best, rank = None, 0
+        for name, info in self.jsons.items():
+            if info.valid and _rank(info) > rank:
+                best, rank = (name, info), _rank(info)
+        invalid = self.invalid
+        return best or (invalid[0] if invalid else None)
 
     def _warnings(self, dump: tuple[str, JsonInfo] | None) -> list[str]:
-        others = [(n, i) for n, i in self.invalid if dump is None or n != dump[0]]
+        invalid = self.invalid
+        others = [(n, i) for n, i in invalid if dump is None or n != dump[0]]
         warnings = [f"member {n!r} is not valid JSON ({i.error})" for n, i in others]
         del warnings[MAX_JSON_WARNINGS:]
         dump_invalid = dump is not None and not dump[1].valid
-        more = self.invalid_count - dump_invalid - len(warnings)
+        more = len(invalid) - dump_invalid - len(warnings)
         if more > 0:
             warnings.append(f"and {more} more .json member(s) that are not valid JSON")
+        for name in sorted(self.duplicates)[:MAX_JSON_WARNINGS]:
+            warnings.append(f"member {name!r} appears more than once; its last copy was checked")
         return warnings
 
     def recognise(self) -> Recognition:
@@ -108,7 +122,7 @@ class DumpCandidates:
             return Recognition(UNKNOWN, dump[0], None, tuple(warnings), damage)
         name, info = dump if dump is not None else (None, JsonInfo())
         version = info.file_version if info.has_file_version else None
-        if self.f2_dump is not None and dump is self.f2_dump and self.f2_index:
+        if dump is not None and basename(dump[0]) == F2_DUMP and self.f2_index:
             return Recognition(FERMENTRACK2, name, version, tuple(warnings))
         if info.kind == "object":
             layout = FERMENTRACK_200 if info.has_file_version else LEGACY_100
