@@ -123,7 +123,16 @@ def os_error(exc: OSError, what: str, path: Path | str) -> errors.BackupError:
             "use shorter names: at most 255 bytes per file or folder name, 4096 per path",
             code="name_too_long",
         )
-    return errors.TargetError(f"cannot {what} {path}: {exc.strerror or exc}", None)
+    if exc.errno == errno.ENOTDIR:
+        return errors.TargetError(
+            f"cannot {what} {path}: a part of the path is a file, not a folder",
+            "move that file away, or choose another folder",
+            code="not_a_directory",
+        )
+    return errors.TargetError(
+        f"cannot {what} {path}: {exc.strerror or exc}",
+        "check the path, its permissions and the drive it is on, then run again",
+    )
 
 
 class FileLock:

@@ -42,12 +42,17 @@ EXE = str(Path(sys.executable).with_name("fermentrack-backup"))
 
 
 def cli(
-    *args: str, env: dict[str, str], input: str | None = None, timeout: float = 60
+    *args: str,
+    env: dict[str, str],
+    input: str | None = None,
+    timeout: float = 60,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run the installed entry point in a subprocess and capture its output."""
     return subprocess.run(
         [EXE, *args],
         env=env,
+        cwd=cwd,
         input=input,
         capture_output=True,
         text=True,

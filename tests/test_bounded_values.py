@@ -294,3 +294,29 @@ def test_a_non_utf8_env_file_is_a_config_error_with_a_hint(
 
 def test_a_missing_config_file_is_still_an_empty_config(tmp_path: Path) -> None:
     assert load_file(tmp_path / "absent.toml", KEYS) == {}
+
+
+def test_a_config_nested_too_deeply_is_a_config_error_not_a_crash(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    result = cli("--config", str(deep), "providers", env=subprocess_env, cwd=tmp_path)
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert "nested too deeply" in result.stderr
+    assert "unexpected" not in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.toml"]  # no stray log file
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+def test_config_set_env_file_refuses_what_it_could_not_read(tmp_path: Path, special: str) -> None:
+    import os
+
+    path = special
+    if special == "fifo":
+        os.mkfifo(tmp_path / "fifo")
+        path = str(tmp_path / "fifo")
+    result = run("config", "set", "env_file", path)
+    assert result.exit_code == ExitCode.USAGE
+    assert "not a regular file" in result.stderr
+    assert run("config", "show").exit_code == 0  # nothing was saved that breaks later runs

@@ -161,7 +161,7 @@ def test_a_name_too_long_for_the_filesystem_is_one_line_not_unexpected(
         ("verify", str(long_name)),
     ):
         result = cli(*args, env=subprocess_env)
-        assert result.returncode == ExitCode.FAILURE, args
+        assert result.returncode == ExitCode.USAGE, args
         assert_one_clean_error(result.stderr, "too long", "255 bytes")
 
 

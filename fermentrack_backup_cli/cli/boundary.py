@@ -63,8 +63,8 @@ def stray_os_error(exc: OSError) -> errors.BackupError:
         path = Path(os.fsdecode(exc.filename))
         if any(p.exists() and not p.is_dir() for p in (path, *path.parents)):
             return not_a_directory(path)
-    if exc.errno == errno.ENAMETOOLONG:
-        return errors.BackupError(
+    if exc.errno == errno.ENAMETOOLONG:  # exit 2, as fsutil.os_error says it
+        return errors.UsageError(
             f"cannot use{where}: the name is too long",
             "use shorter file and folder names (at most 255 bytes each)",
             code="name_too_long",

@@ -93,18 +93,19 @@ def load_file(path: Path, keys: Keys) -> dict[str, Any]:
         ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        version = data.pop("schema_version", SCHEMA_VERSION)
+        flat = _flatten(data)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise errors.ConfigError(
-            f"malformed config file {path}: {exc}",
+            f"malformed config file {path}: {reason}",
             f"fix the TOML syntax or move the file away (it is {path})",
         ) from None
-    version = data.pop("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise errors.ConfigError(
             f"config file {path} has schema_version {version}, this version reads {SCHEMA_VERSION}",
             "upgrade fermentrack-backup",
         )
-    flat = _flatten(data)
     for name, value in flat.items():
         if name not in keys:
             raise errors.UnknownConfigKey(f"unknown config key {name!r} in {path}", keys.hint())
@@ -174,6 +175,7 @@ class Settings:
         parsed = self.keys.validate(name, value)
         if name == "env_file":  # cron runs elsewhere: a relative path would break there
             parsed = str(Path(parsed).expanduser().absolute())
+            read_env_file(Path(parsed))  # a FIFO, /dev/zero or a missing file: refused now
         values = load_file(self.path, self.keys)
         values[name] = parsed
         save_file(self.path, values)
