@@ -16,7 +16,7 @@ from fermentrack_backup_cli.contenthash import content_hash
 from fermentrack_backup_cli.core.context import Context
 from fermentrack_backup_cli.core.download import part_path
 from fermentrack_backup_cli.errors import ExitCode
-from tests.cli_helpers import run, run_json
+from tests.cli_helpers import cli, run, run_json
 from tests.samples import flip_byte, make_backup
 
 T0 = datetime(2026, 11, 20, 3, 0, tzinfo=UTC)
@@ -152,7 +152,7 @@ def test_deep_verify_passes_good_and_fails_corrupted_stored_archives(
     assert listed[bad.name]["last_verified_ok"] is False
     table = run("verify", "--remote", "--all", "--to", where.to)
     assert "FAILED" in table.stdout
-    assert "1 of 2 stored backup(s) failed" in table.stderr
+    assert "1 of 2 stored backup(s) are damaged" in table.stderr
 
 
 def test_deep_verify_reads_a_stored_zip_from_a_stream(dropbox: Where, tmp_path: Path) -> None:
@@ -369,3 +369,39 @@ def test_retention_config_accepts_unlimited_and_calendar_durations() -> None:
     assert bad.exit_code == ExitCode.USAGE
     assert "m=months" in bad.stderr
     assert run("config", "set", "retention.keep_weekly", "--", "-2").exit_code == ExitCode.USAGE
+
+
+def test_a_full_temp_folder_during_a_zip_check_is_not_blamed_on_the_stored_copy(
+    fake_dropbox: Any, make_dropbox_conn: Any, dropbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    import io
+    import os
+    import subprocess
+    import zipfile
+
+    small = tmp_path / "smalltmp"
+    small.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(small)],
+        capture_output=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    try:
+        make_dropbox_conn(store="file")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+            zf.writestr("fermentrack_backup.json", b'{"file_version": 3}')
+            zf.writestr("data/log.csv", os.urandom(12 * 1024 * 1024))
+        name = "2026-11-27T03.00.00.zip"
+        fake_dropbox.put_file(f"/Fermentrack Backups/{name}", buf.getvalue())
+        env = {**dropbox_env, "TMPDIR": str(small)}
+        result = cli("verify", "--remote", name, "--to", "dropbox", env=env)
+    finally:
+        subprocess.run(["umount", str(small)], check=False)
+    assert result.returncode == ExitCode.INSUFFICIENT_SPACE, result.stderr
+    assert "temporary folder" in result.stderr and "TMPDIR" in result.stderr
+    assert "damaged" not in result.stderr
+    (listed,) = json.loads(cli("remote", "ls", "--to", "dropbox", "--json", env=dropbox_env).stdout)
+    assert listed["last_verified"] is None  # not recorded as a failed verification

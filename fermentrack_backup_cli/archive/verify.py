@@ -38,6 +38,7 @@ verifying a remote zip can check `needs_seek(fmt)` to decide how to provide the 
 
 from __future__ import annotations
 
+import errno
 import gzip
 import stat
 import tarfile
@@ -319,7 +320,10 @@ def _verify_zip(f: Findings, stream: BinaryIO) -> tuple[int, str]:
     reader = HashingReader(stream)
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_MEMORY) as spool:
         while data := reader.read(CHUNK_SIZE):
-            spool.write(data)
+            try:
+                spool.write(data)
+            except OSError as exc:  # this machine's temp dir, not the archive
+                raise _spool_error(exc) from None
         spool.seek(0)
         try:
             if _sniff(f, spool.read(4), "zip"):
@@ -328,6 +332,21 @@ def _verify_zip(f: Findings, stream: BinaryIO) -> tuple[int, str]:
         except Exception as exc:
             _zip_problem(f, exc)
     return reader.size, reader.hasher.hexdigest()
+
+
+def _spool_error(exc: OSError) -> errors.BackupError:
+    where = tempfile.gettempdir()
+    if exc.errno == errno.ENOSPC:
+        return errors.InsufficientSpace(
+            f"no space left in the temporary folder {where} to check a zip archive "
+            "(zip needs its whole file to be read)",
+            "free space there, or point TMPDIR at a folder with room for the archive",
+        )
+    return errors.BackupError(
+        f"cannot write the temporary copy a zip check needs in {where}: {exc.strerror or exc}",
+        "point TMPDIR at a writable folder with room for the archive",
+        code="spool_failed",
+    )
 
 
 def _verify_zip_seekable(f: Findings, stream: BinaryIO) -> tuple[int, str]:

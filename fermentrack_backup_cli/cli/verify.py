@@ -165,13 +165,16 @@ def _show_checks(out: Output, checks: list[RemoteCheck]) -> None:
     ]
     columns = ("name", "result", "format", "members", "size", "content hash", "problems")
     out.table("Stored backups", columns, rows)
-    failed = sum(not c.ok for c in checks)
-    if failed:
+    failed = [c for c in checks if not c.ok]
+    damaged = [c for c in failed if c.exit_code == ExitCode.VERIFY]
+    if damaged:
         out.fail(
-            f"{failed} of {len(checks)} stored backup(s) failed",
+            f"{len(damaged)} of {len(checks)} stored backup(s) are damaged",
             "a damaged stored copy cannot be restored: upload a good local copy again "
             "with --overwrite, or rely on another backup",
             label="failed:",
         )
-    else:
+    for check in (c for c in failed if c.exit_code != ExitCode.VERIFY):
+        out.fail(f"{check.name} could not be checked: {check.problems[0]}", check.hint)
+    if not failed:
         out.info(f"all {len(checks)} stored backup(s) verified")

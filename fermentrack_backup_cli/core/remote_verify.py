@@ -45,6 +45,7 @@ class RemoteCheck:
     error_code: str | None = None
     exit_code: int = 0
     verified_at: datetime = field(default_factory=utcnow)
+    hint: str | None = None  # what to do, when the check could not be made (not damage)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -173,7 +174,13 @@ def verify_remote(
 
 def _failed_check(name: str, path: str, exc: errors.BackupError) -> RemoteCheck:
     return RemoteCheck(
-        name, path, False, problems=(exc.message,), error_code=exc.code, exit_code=exc.exit_code
+        name,
+        path,
+        False,
+        problems=(exc.message,),
+        error_code=exc.code,
+        exit_code=exc.exit_code,
+        hint=exc.hint,
     )
 
 
