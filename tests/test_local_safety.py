@@ -639,3 +639,18 @@ def test_a_local_copy_stops_at_the_run_deadline_and_leaves_nothing(tmp_path: Pat
         target.upload(SourceFile.from_path(SAMPLE), overwrite=False)
     assert "(--max-duration 1s) is used up" in info.value.message
     assert list((root / FOLDER).iterdir()) == []
+
+
+def test_status_offline_still_reports_an_unmounted_linked_stick(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    stick = tmp_path / "usb"
+    stick.mkdir()
+    assert cli("link", "local", str(stick), "--label", "usb", env=subprocess_env).returncode == 0
+    app = Context.create()
+    (conn,) = app.db.connections.all()
+    app.db.connections.update(conn.id, device=stick.stat().st_dev + 1, mount_point="/mnt/gone")
+    app.close()
+    result = cli("status", "--offline", env=subprocess_env)
+    assert result.returncode == ExitCode.UNHEALTHY, result.stdout
+    assert "is the USB stick or drive mounted?" in result.stdout

@@ -4,7 +4,7 @@ Online: does the provider accept the connection (its own check: a Dropbox token
 refreshes, the account answers), how much space is used, and what is stored (number
 and total size of backups, the newest real backup and its age). Always, from history
 alone: the last deep verification and the last success and failure. `offline=True`
-makes no network calls.
+makes no network calls (a linked folder is still checked: that is a local stat).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import errors
+from .. import errors, providers
 from ..config import Settings
 from ..models import Connection, RemoteFile, UploadRecord, is_archive_name, iso, parse_iso, utcnow
 from ..providers.base import Target
@@ -48,10 +48,12 @@ def store_changed(settings: Settings, conn: Connection) -> tuple[str, str] | Non
 def check(targets: Targets, conn: Connection, *, offline: bool) -> Health:
     health = Health()
     health.extra["last_verification"] = last_verification(targets.db.verifications, conn.id)
-    if offline:
+    if offline and providers.get(conn.provider).network:
         health.extra["checked"] = "offline"
         return health
-    health.extra["checked"] = "online"
+    # (a connection that needs no network, a linked folder, is checked under --offline too:
+    # an unmounted stick must not look healthy)
+    health.extra["checked"] = "offline" if offline else "online"
     try:
         opened = targets.open_connection(conn, retry=check_policy())
         health.extra.update(opened.provider.check(opened.target))

@@ -36,6 +36,7 @@ class ProviderSpec:
     config_keys: tuple[Key, ...] = ()
     ref_prefix: str | None = None  # `--to PREFIX...` names an ad-hoc target ("local:")
     uses_tokens: bool = False  # its connections keep a refresh token in the token store
+    network: bool = False  # checking a connection talks to a server (not under --offline)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ SPEC = ProviderSpec(
     module=__name__,
     link="oauth",
     uses_tokens=True,
+    network=True,
     config_keys=(
         Key(
             "dropbox.app_key",
