@@ -251,3 +251,16 @@ def test_status_newest_backup_ignores_empty_and_far_future_files(tmp_path: Path)
     (status,) = run_json("status", "usb")
     assert status["stored"]["newest"] == max(names)
     assert status["stored"]["newest_age_s"] >= 0
+
+
+def test_remote_ls_lists_real_backups_first_and_says_why_a_bogus_file_is_not(
+    where: Where, tmp_path: Path
+) -> None:
+    names = seven_nights(where, tmp_path)
+    where.put(BOGUS, b"")
+    listed = run_json("remote", "ls", "--to", where.to)
+    assert [b["name"] for b in listed] == [*sorted(names, reverse=True), BOGUS]
+    assert listed[-1]["note"] == "empty (0 bytes), future-dated (2099-01-01)"
+    assert all(b["note"] is None for b in listed[:-1])
+    table = run("remote", "ls", "--to", where.to)
+    assert f"{BOGUS} (empty (0 bytes), future-dated (2099-01-01))" in table.stdout

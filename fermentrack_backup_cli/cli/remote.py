@@ -41,7 +41,7 @@ def ls(
         return
     rows = [
         (
-            b.file.name,
+            f"{b.file.name} ({b.note})" if b.note else b.file.name,
             human_size(b.file.size),
             iso(b.file.modified),
             (b.file.content_hash or "")[:12],

@@ -9,7 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from ..models import RemoteFile, is_archive_name, iso, parse_iso
-from ..retention import backup_time
+from ..retention import backup_time, left_alone_reasons
+from ..retention.plan import LEFT_NO_NAME_TIME
 from ..store import Database
 from .targets import Opened, Targets
 
@@ -20,6 +21,7 @@ class StoredBackup:
     known: bool
     last_verified: datetime | None
     last_verified_ok: bool | None
+    note: str | None = None  # why prune leaves it alone (empty, future-dated), if it does
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -32,17 +34,31 @@ class StoredBackup:
             "known": self.known,
             "last_verified": iso(self.last_verified),
             "last_verified_ok": self.last_verified_ok,
+            "note": self.note,
         }
 
 
 def newest_first(files: Iterable[RemoteFile]) -> list[RemoteFile]:
-    """Backup archives only, newest first (time from the name, else modified)."""
+    """Backup archives only: real backups newest first (time from the name, else
+    modified), then the files prune leaves alone (empty, far-future), so a bogus 2099 file
+    is never listed as the newest."""
     backups = [f for f in files if is_archive_name(f.name)]
     return sorted(
         backups,
-        key=lambda f: (backup_time(f) is not None, iso(backup_time(f)) or "", f.name),
+        key=lambda f: (
+            _note(f) is None,
+            backup_time(f) is not None,
+            iso(backup_time(f)) or "",
+            f.name,
+        ),
         reverse=True,
     )
+
+
+def _note(file: RemoteFile) -> str | None:
+    """Why prune leaves a file alone, beyond having no time in its name."""
+    reasons = [r for r in left_alone_reasons(file) if r != LEFT_NO_NAME_TIME]
+    return ", ".join(reasons) or None
 
 
 def stored_backups(db: Database, opened: Opened) -> list[StoredBackup]:
@@ -59,6 +75,7 @@ def stored_backups(db: Database, opened: Opened) -> list[StoredBackup]:
                 known,
                 parse_iso(check["verified_at"]) if check else None,
                 bool(check["ok"]) if check else None,
+                _note(f),
             )
         )
     return result

@@ -115,6 +115,14 @@ def _left_alone(file: RemoteFile, moment: datetime | None, horizon: datetime) ->
     return Decision(file, moment, True, tuple(reasons), left_alone=True, future=future)
 
 
+def left_alone_reasons(file: RemoteFile, *, now: datetime | None = None) -> tuple[str, ...]:
+    """Why prune would leave `file` alone (empty, future-dated, no time in its name), or ()
+    for a real backup."""
+    horizon = (utcnow() if now is None else as_utc(now)) + FUTURE_SLACK
+    alone = _left_alone(file, name_time(file.name), horizon)
+    return alone.reasons if alone is not None else ()
+
+
 def looks_real(file: RemoteFile, *, now: datetime | None = None) -> bool:
     """Not empty and not future-dated by name or modified time (a name time is not needed)."""
     horizon = (utcnow() if now is None else as_utc(now)) + FUTURE_SLACK
