@@ -654,3 +654,24 @@ def test_status_offline_still_reports_an_unmounted_linked_stick(
     result = cli("status", "--offline", env=subprocess_env)
     assert result.returncode == ExitCode.UNHEALTHY, result.stdout
     assert "is the USB stick or drive mounted?" in result.stdout
+
+
+def test_a_second_download_into_the_same_folder_waits_its_turn_instead_of_failing_oddly(
+    stored: tuple[str, Path], tmp_path: Path
+) -> None:
+    import fcntl
+
+    to, archive = stored
+    out = tmp_path / "restore"
+    out.mkdir()
+    part = part_path(out / archive.name)
+    fd = os.open(part, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # the first download, still writing
+    try:
+        result = run("download", archive.name, "--to", to, "-o", str(out))
+    finally:
+        os.close(fd)
+    assert result.exit_code == ExitCode.LOCKED, result.output
+    assert "another download of" in result.stderr
+    assert run("download", archive.name, "--to", to, "-o", str(out)).exit_code == 0
+    assert (out / archive.name).read_bytes() == archive.read_bytes()

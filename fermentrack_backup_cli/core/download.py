@@ -8,6 +8,7 @@ O_EXCL|O_NOFOLLOW, and reopened only if it is a regular file of ours with one li
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import stat
 import time
@@ -108,6 +109,21 @@ def _open_partial(part: Path) -> int:
     return fd
 
 
+def _hold(fd: int, part: Path, name: str) -> None:
+    """One download into a partial at a time: a second one would write the same bytes
+    into the same file and fail when the first renames it away."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise errors.Locked(
+            f"another download of {name} into {part.parent} is running",
+            "wait for it to finish (then the file is there), or download into another folder",
+            code="download_running",
+        ) from None
+    except OSError:  # no flock on this filesystem: as before, without the guard
+        return
+
+
 def _hash_prefix(fd: int, size: int) -> ContentHasher:
     """Hash the bytes an earlier run left in the partial (read once); start over when
     it is longer than the stored file."""
@@ -180,6 +196,7 @@ def _download_to(
     hasher and the offset resumed from."""
     fd = _open_partial(part)
     try:
+        _hold(fd, part, meta.name)
         hasher, resumed = _fill(target, meta, part, fd, watcher, retry)
     except BaseException:
         os.close(fd)
