@@ -224,3 +224,20 @@ def test_an_evil_file_name_is_escaped_on_a_terminal_too(
     code, shown = _on_a_terminal("uploads", env=env)
     assert "\x1b[31mEVIL" not in shown and "\u202e" not in shown
     assert "EVIL" in shown
+
+
+@pytest.mark.parametrize("label", ["dropbox", "local", "local:usb", "8c00e267", "dead-beef"])
+def test_a_label_that_would_hide_another_reference_is_refused(tmp_path: Path, label: str) -> None:
+    result = run("link", "local", str(tmp_path), "--label", label)
+    assert result.exit_code == 2, result.output
+    assert "cannot be used" in result.stderr
+    assert run_json("connections") == []
+
+
+def test_a_folder_named_like_a_provider_gets_a_label_that_does_not_hide_it(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "dropbox"
+    folder.mkdir()
+    assert run("link", "local", str(folder)).exit_code == 0
+    assert [c["label"] for c in run_json("connections")] == ["dropbox 2"]

@@ -11,6 +11,7 @@ prints or reads the terminal. Loading an OAuth provider may import its SDK.
 from __future__ import annotations
 
 import contextlib
+import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -260,9 +261,31 @@ class Linker:
         return LinkResult(conn, False, False, location, cron)
 
 
+_ID_LIKE = re.compile(r"[0-9a-fA-F-]{4,}")
+
+
+def _shadows(label: str) -> str | None:
+    """Why a label would hide another reference (`--to dropbox`, `--to local:DIR`, an id
+    prefix), or None."""
+    if label in providers.ids():
+        return f"it is the name of a provider (`--to {label}` names that provider's connection)"
+    for spec in providers.specs():
+        if spec.ref_prefix and label.startswith(spec.ref_prefix):
+            return f"it starts like an ad-hoc target ({spec.ref_prefix}DIR)"
+    if _ID_LIKE.fullmatch(label):
+        return "it looks like a connection id (hex digits), which --to would also match"
+    return None
+
+
 def _explicit_label(label: str, others: list[Connection]) -> str:
-    """A label the user chose: refused when taken (as `link local` does), never renamed."""
+    """A label the user chose: refused when taken (as `link local` does) or when it would
+    hide another reference, never renamed."""
     label = check_label(label)
+    why = _shadows(label)
+    if why:
+        raise errors.UsageError(
+            f"the label {label!r} cannot be used: {why}", "choose another --label"
+        )
     if any(c.label == label for c in others):
         raise errors.UsageError(
             f"a connection labelled {label!r} already exists", "choose another --label"
@@ -273,7 +296,7 @@ def _explicit_label(label: str, others: list[Connection]) -> str:
 def _unique_label(label: str, others: list[Connection]) -> str:
     taken = {c.label for c in others}
     candidate, n = label, 2
-    while candidate in taken:
+    while candidate in taken or _shadows(candidate):
         candidate, n = f"{label} {n}", n + 1
     return candidate
 
