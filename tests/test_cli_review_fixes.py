@@ -36,19 +36,21 @@ def test_an_explicit_label_that_is_taken_is_refused_not_renamed(
     from tests.link_support import code_shown
 
     (tmp_path / "usb").mkdir()
-    run("link", "local", str(tmp_path / "usb"), "--label", "dropbox")
+    run("link", "local", str(tmp_path / "usb"), "--label", "cloud")
     run("config", "set", "token_store", "file")
-    url = run("link", "dropbox", "--print-url", "--label", "dropbox").stdout.strip()
-    result = run("link", "dropbox", "--code", code_shown(fake_dropbox, url), "--label", "dropbox")
+    url = run("link", "dropbox", "--print-url", "--label", "cloud").stdout.strip()
+    result = run("link", "dropbox", "--code", code_shown(fake_dropbox, url), "--label", "cloud")
     assert result.exit_code == ExitCode.USAGE
     assert "already exists" in result.stderr
 
 
-def test_doctor_reports_a_bad_env_file_instead_of_stopping(tmp_path: Path) -> None:
-    run("config", "set", "env_file", str(tmp_path / "missing.django"))
+def test_doctor_reports_a_bad_env_file_instead_of_stopping(tmp_path: Path, home: Path) -> None:
+    config = home / "config" / "config.toml"  # (config set refuses a missing env_file)
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(f'env_file = "{tmp_path / "missing.django"}"\n')
     result = run("doctor")
     assert result.exit_code == ExitCode.UNHEALTHY
-    assert "env_file" in result.output
+    assert "cannot read env_file" in result.output
     assert "ok: python" in result.stdout  # the other checks still ran
 
 
