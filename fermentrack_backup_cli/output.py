@@ -18,7 +18,7 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
@@ -29,6 +29,9 @@ from .text import safe_text
 if TYPE_CHECKING:
     from rich.console import Console
 from .models import UploadResult
+
+JSON_SCHEMA_VERSION = 1
+"""`schema_version` of every --json document (fermentrack_backup_cli/schemas/)."""
 
 StreamName = Literal["stdout", "stderr"]
 # What a write to a lost stream raises: EPIPE/BrokenPipeError, EIO (terminal hung up),
@@ -154,9 +157,13 @@ class Output:
 
     # data on stdout ----------------------------------------------------------------
 
-    def data(self, obj: Any) -> None:
+    def data(self, payload: Mapping[str, Any]) -> None:
+        """One --json document: an object with `schema_version` first, then `payload`
+        (lists are wrapped by the caller: `{"uploads": [...]}`). Its shape is
+        fermentrack_backup_cli/schemas/<command>.json."""
+        document = {"schema_version": JSON_SCHEMA_VERSION, **payload}
         # JSON stays exact: json.dumps escapes every control and non-ASCII character
-        self._write("stdout", json.dumps(obj, indent=2, default=str) + "\n")
+        self._write("stdout", json.dumps(document, indent=2, default=str) + "\n")
 
     def line(self, text: str) -> None:
         """A plain line of data on stdout (no markup)."""
@@ -208,7 +215,7 @@ class Output:
 
     def error(self, exc: BackupError) -> None:
         if self.json:
-            self.data({"error": exc.to_dict()})
+            self.data({"error": {**exc.to_dict(), "exit_code": exc.exit_code}})
         self.fail(exc.message, exc.hint)
 
 

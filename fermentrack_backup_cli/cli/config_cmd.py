@@ -40,7 +40,7 @@ def show(ctx: typer.Context, json: bool = JSON) -> None:
     settings = rt.context.settings
     rows = settings.show()
     if json:
-        out.data(rows)
+        out.data({"path": str(settings.path), "settings": rows})
         return
     out.table(
         str(settings.path),

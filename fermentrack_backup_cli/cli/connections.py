@@ -26,7 +26,7 @@ def connections(ctx: typer.Context, json: bool = JSON) -> None:
     out = rt.output(json=json)
     rows = list_connections(rt.context.targets)
     if json:
-        out.data([row.to_json() for row in rows])
+        out.data({"connections": [row.to_json() for row in rows]})
         return
     if not rows:
         out.info("no connections; link one with `fermentrack-backup link PROVIDER`")

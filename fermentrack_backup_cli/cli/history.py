@@ -59,7 +59,7 @@ def uploads(
             context.targets.resolve(connection)  # raises: names no connection
     records = context.db.attempts.list(limit=limit, connection_id=conn_id, status=status)
     if json:
-        out.data([r.to_json() for r in records])
+        out.data({"uploads": [r.to_json() for r in records]})
         return
     rows = [
         (

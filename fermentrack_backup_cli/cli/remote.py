@@ -28,7 +28,7 @@ def ls(ctx: typer.Context, to: str | None = TO, json: bool = JSON) -> None:
     out = rt.output(json=json)
     where, backups = list_backups(rt.context.targets, to)
     if json:
-        out.data([b.to_json() for b in backups])
+        out.data({"target": where, "backups": [b.to_json() for b in backups]})
         return
     if not backups:
         out.info(f"no backups stored in {where}")

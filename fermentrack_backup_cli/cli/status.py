@@ -64,7 +64,9 @@ def status(
         rt.context.targets, connection, max_age_s=max_age_s, offline=offline
     )
     if json:
-        out.data([s.to_json() for s in statuses])
+        out.data(
+            {"ok": all(s.healthy for s in statuses), "connections": [s.to_json() for s in statuses]}
+        )
     elif not statuses:
         out.info("no connections; link one with `fermentrack-backup link PROVIDER`")
     else:

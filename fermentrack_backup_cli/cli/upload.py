@@ -158,6 +158,5 @@ def upload(
     for problem in notifier.problems if notifier and not quiet else []:
         out.warn(problem)
     if json:
-        uploaded = [r.to_json() for r in results]
-        out.data(uploaded if pruned is None else {"uploads": uploaded, "prune": pruned})
+        out.data({"uploads": [r.to_json() for r in results], "prune": pruned})
     _exit_for(results, out, quiet, json)

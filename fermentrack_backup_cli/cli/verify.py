@@ -67,7 +67,7 @@ def verify(
         with watching(out) as watcher:
             checks = verify_remote(rt.context.targets, to, names, latest=latest, watcher=watcher)
         if json:
-            out.data([c.to_json() for c in checks])
+            out.data({"ok": all(c.ok for c in checks), "backups": [c.to_json() for c in checks]})
         else:
             _show_checks(out, checks)
         exit_with(checks_exit_code(checks))
@@ -83,7 +83,7 @@ def verify(
 
         reports = [apply_strict(r) for r in reports]
     if json:
-        out.data([r.to_json() for r in reports])
+        out.data({"ok": all(r.ok for r in reports), "archives": [r.to_json() for r in reports]})
     else:
         _show_reports(out, reports)
     _show_warnings(out, reports, json)
