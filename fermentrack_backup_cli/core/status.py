@@ -92,6 +92,7 @@ def storage_summary(files: list[RemoteFile], where: str) -> dict[str, Any]:
         "total_size": sum(f.size for f in files),
         "newest": newest.name if newest else None,
         "newest_modified": iso(newest.modified) if newest else None,
+        "newest_time": iso(when),
         "newest_age_s": (utcnow() - when).total_seconds() if when else None,
     }
 
