@@ -18,6 +18,7 @@ import functools
 import json
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,6 +33,8 @@ from .models import UploadResult
 
 JSON_SCHEMA_VERSION = 1
 """`schema_version` of every --json document (fermentrack_backup_cli/schemas/)."""
+
+TRANSCRIPT_LINES = 200
 
 StreamName = Literal["stdout", "stderr"]
 # What a write to a lost stream raises: EPIPE/BrokenPipeError, EIO (terminal hung up),
@@ -90,6 +93,9 @@ class Output:
         self.stderr_tty = _is_tty(sys.stderr)
         self.rich_stdout = self.stdout_tty and not json_mode
         self.dead: set[StreamName] = set()
+        # the last text lines shown (data and notices, as plain text): a run's notification
+        # (notify.py) carries their tail
+        self.transcript: deque[str] = deque(maxlen=TRANSCRIPT_LINES)
         self._out: Console | None = None
         self._err: Console | None = None
 
@@ -168,6 +174,7 @@ class Output:
     def line(self, text: str) -> None:
         """A plain line of data on stdout (no markup)."""
         text = safe_text(text)
+        self.transcript.append(text)
         if self.stdout_tty:
             self._print("stdout", text, markup=False, highlight=False)
         else:
@@ -193,6 +200,7 @@ class Output:
 
     def _err_line(self, label: str, style: str, text: str) -> None:
         text = safe_text(text)
+        self.transcript.append(f"{label} {text}" if label else text)
         if self.stderr_tty:
             from rich.markup import escape
 
