@@ -11,6 +11,7 @@ from ..config import parse_duration
 from ..core.status import ConnectionStatus, connection_status
 from ..errors import ExitCode, InvalidValue
 from ..output import Output, human_age, human_size
+from . import completion
 from .options import JSON
 from .runtime import runtime
 
@@ -37,7 +38,10 @@ def register(app: typer.Typer) -> None:
 def status(
     ctx: typer.Context,
     connection: str | None = typer.Argument(
-        None, metavar="[CONNECTION]", help="Only this connection."
+        None,
+        metavar="[CONNECTION]",
+        autocompletion=completion.connections,
+        help="Only this connection.",
     ),
     json: bool = JSON,
     offline: bool = typer.Option(

@@ -15,6 +15,7 @@ from ..core.verify import verify_paths
 from ..errors import ExitCode
 from ..models import ArchiveReport
 from ..output import Output, human_size
+from . import completion
 from .options import JSON, count_option
 from .render import exit_with, watching
 from .runtime import runtime
@@ -29,10 +30,15 @@ def verify(
     items: list[str] | None = typer.Argument(
         None,
         metavar="[PATHS]...",
+        autocompletion=completion.remote_names,
         help="Archives or folders of archives; with --remote, names of stored backups.",
     ),
     to: str | None = typer.Option(
-        None, "--to", metavar="CONNECTION", help="The target holding the stored copies."
+        None,
+        "--to",
+        metavar="CONNECTION",
+        autocompletion=completion.connections,
+        help="The target holding the stored copies.",
     ),
     remote: bool = typer.Option(
         False, "--remote", help="Verify stored copies at the target, streamed, not saved."

@@ -36,6 +36,8 @@ class ProviderSpec:
     config_keys: tuple[Key, ...] = ()
     ref_prefix: str | None = None  # `--to PREFIX...` names an ad-hoc target ("local:")
     uses_tokens: bool = False  # its connections keep a refresh token in the token store
+    # its stored files can be listed with no network and no SDK (shell completion lists them)
+    lists_offline: bool = False
 
 
 @dataclass(frozen=True)

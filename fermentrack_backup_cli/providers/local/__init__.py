@@ -18,6 +18,7 @@ SPEC = ProviderSpec(
     module=__name__,
     link="folder",
     ref_prefix="local:",
+    lists_offline=True,
 )
 
 
