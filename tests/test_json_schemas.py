@@ -228,3 +228,18 @@ def test_the_built_wheel_ships_every_schema(tmp_path: Path) -> None:
     with zipfile.ZipFile(wheel) as archive:
         shipped = {n for n in archive.namelist() if n.startswith("fermentrack_backup_cli/schemas/")}
     assert shipped == {f"fermentrack_backup_cli/schemas/{p.name}" for p in SCHEMAS.glob("*.json")}
+
+
+def test_an_unexpected_error_is_a_json_error_object_too(
+    contract: Contract, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fermentrack_backup_cli.cli import connections
+
+    def broken(targets: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(connections, "list_connections", broken)
+    error = contract.check("error", "connections", exit_code=ExitCode.FAILURE)["error"]
+    assert error["code"] == "unexpected"
+    assert error["message"].startswith("unexpected RuntimeError; details in ")
+    assert error["exit_code"] == ExitCode.FAILURE
