@@ -15,7 +15,8 @@ def utcnow() -> datetime:
 
 
 def iso(dt: datetime | None) -> str | None:
-    """ISO-8601 UTC with a trailing Z, the one time format of --json output."""
+    """RFC 3339 UTC with a trailing Z (`2026-11-27T03:00:00Z`), the one time format of
+    --json output."""
     if dt is None:
         return None
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -68,6 +69,7 @@ class Connection:
         return self.device, self.mount_point
 
     def to_json(self) -> dict[str, Any]:
+        """The --json shape: `path` is a local folder's path, `status` the link state."""
         return {
             "id": self.id,
             "provider": self.provider,
@@ -75,8 +77,8 @@ class Connection:
             "account_id": self.account_id,
             "account_email": self.account_email,
             "account_name": self.account_name,
-            "location": self.location,
-            "state": self.state,
+            "path": self.location,
+            "status": self.state,
             "token_store": self.token_store,
             "created_at": iso(self.created_at),
             "last_used_at": iso(self.last_used_at),
@@ -118,7 +120,7 @@ class RemoteFile:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "path": self.path,
+            "remote_path": self.path,
             "size": self.size,
             "content_hash": self.content_hash,
             "modified": iso(self.modified),
@@ -145,7 +147,7 @@ class UploadRecord:
         return {
             "id": self.id,
             "connection_id": self.connection_id,
-            "local_path": self.local_path,
+            "path": self.local_path,
             "remote_path": self.remote_path,
             "size": self.size,
             "content_hash": self.content_hash,
@@ -235,7 +237,7 @@ class UploadResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "local_path": self.local_path,
+            "path": self.local_path,
             "remote_path": self.remote_path,
             "size": self.size,
             "content_hash": self.content_hash,
@@ -245,4 +247,5 @@ class UploadResult:
             "duration_s": round(self.duration_s, 3),
             "bytes_per_s": round(self.bytes_per_s, 1),
             "error_code": self.error_code,
+            "hint": self.hint,
         }

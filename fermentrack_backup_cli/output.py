@@ -18,7 +18,8 @@ import functools
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
@@ -29,6 +30,11 @@ from .text import safe_text
 if TYPE_CHECKING:
     from rich.console import Console
 from .models import UploadResult
+
+JSON_SCHEMA_VERSION = 1
+"""`schema_version` of every --json document (fermentrack_backup_cli/schemas/)."""
+
+TRANSCRIPT_LINES = 200
 
 StreamName = Literal["stdout", "stderr"]
 # What a write to a lost stream raises: EPIPE/BrokenPipeError, EIO (terminal hung up),
@@ -87,6 +93,9 @@ class Output:
         self.stderr_tty = _is_tty(sys.stderr)
         self.rich_stdout = self.stdout_tty and not json_mode
         self.dead: set[StreamName] = set()
+        # the last text lines shown (data and notices, as plain text): a run's notification
+        # (notify.py) carries their tail
+        self.transcript: deque[str] = deque(maxlen=TRANSCRIPT_LINES)
         self._out: Console | None = None
         self._err: Console | None = None
 
@@ -154,13 +163,18 @@ class Output:
 
     # data on stdout ----------------------------------------------------------------
 
-    def data(self, obj: Any) -> None:
+    def data(self, payload: Mapping[str, Any]) -> None:
+        """One --json document: an object with `schema_version` first, then `payload`
+        (lists are wrapped by the caller: `{"uploads": [...]}`). Its shape is
+        fermentrack_backup_cli/schemas/<command>.json."""
+        document = {"schema_version": JSON_SCHEMA_VERSION, **payload}
         # JSON stays exact: json.dumps escapes every control and non-ASCII character
-        self._write("stdout", json.dumps(obj, indent=2, default=str) + "\n")
+        self._write("stdout", json.dumps(document, indent=2, default=str) + "\n")
 
     def line(self, text: str) -> None:
         """A plain line of data on stdout (no markup)."""
         text = safe_text(text)
+        self.transcript.append(text)
         if self.stdout_tty:
             self._print("stdout", text, markup=False, highlight=False)
         else:
@@ -186,6 +200,7 @@ class Output:
 
     def _err_line(self, label: str, style: str, text: str) -> None:
         text = safe_text(text)
+        self.transcript.append(f"{label} {text}" if label else text)
         if self.stderr_tty:
             from rich.markup import escape
 
@@ -208,7 +223,7 @@ class Output:
 
     def error(self, exc: BackupError) -> None:
         if self.json:
-            self.data({"error": exc.to_dict()})
+            self.data({"error": {**exc.to_dict(), "exit_code": exc.exit_code}})
         self.fail(exc.message, exc.hint)
 
 

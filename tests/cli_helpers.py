@@ -19,13 +19,16 @@ def run(*args: str, input: str | None = None, env: dict[str, str] | None = None)
 
 
 def run_json(*args: str, env: dict[str, str] | None = None) -> Any:
+    """The one --json document a command prints (lists are inside it: `["uploads"]`)."""
     result = run(*args, "--json", env=env)
-    return json.loads(result.stdout)
+    document = json.loads(result.stdout)
+    assert document["schema_version"] == 1, document
+    return document
 
 
 UPLOAD_RESULT_KEYS = frozenset(
     {
-        "local_path",
+        "path",
         "remote_path",
         "size",
         "content_hash",

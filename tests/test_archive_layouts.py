@@ -127,7 +127,7 @@ def test_verify_names_the_layout_in_text_and_json(layout: str) -> None:
     assert line.startswith(f"ok: {SAMPLE.name} (tar.xz, {layout}, ")
     assert ("file_version 2.0.0" in line) == (layout == "fermentrack-2.0.0")
     assert ("warning:" in text.stderr) == (layout == "unknown")
-    data = run_json("verify", path)
+    data = run_json("verify", path)["archives"]
     assert data[0]["layout"] == layout
     assert data[0]["ok"] is True
     assert data[0]["file_version"] == EXPECTED[layout][1]
@@ -155,7 +155,9 @@ def test_verify_strict_refuses_an_unknown_layout(subprocess_env: dict[str, str])
     assert result.stdout.startswith(f"FAILED: {SAMPLE.name}: unrecognised layout")
     assert "error: 1 archive(s) of an unrecognised layout (--strict)" in result.stderr
     assert "hint: " in result.stderr
-    data = json.loads(cli("verify", "--strict", "--json", path, env=subprocess_env).stdout)
+    data = json.loads(cli("verify", "--strict", "--json", path, env=subprocess_env).stdout)[
+        "archives"
+    ]
     assert (data[0]["ok"], data[0]["error_code"], data[0]["layout"]) == (
         False,
         "unknown_layout",
@@ -228,7 +230,7 @@ def test_upload_json_of_an_unknown_layout_keeps_stdout_pure_json(tmp_path: Path)
     src = _copy(LAYOUT_SAMPLES["unknown"], tmp_path / "backups")
     result = run("upload", "--json", str(src), "--to", f"local:{_usb(tmp_path)}")
     assert result.exit_code == 0
-    assert json.loads(result.stdout)[0]["status"] == "completed"
+    assert json.loads(result.stdout)["uploads"][0]["status"] == "completed"
     assert "unrecognised layout" in result.stderr
 
 

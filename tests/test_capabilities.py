@@ -44,7 +44,7 @@ def test_names_differing_by_case_are_two_files_on_a_case_sensitive_folder(
         result = run("upload", str(path), "--to", to, "--no-check")
         assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (usb / FOLDER).iterdir()) == ["Backup.tar.xz", "backup.tar.xz"]
-    statuses = [r["status"] for r in run_json("uploads")]
+    statuses = [r["status"] for r in run_json("uploads")["uploads"]]
     assert statuses == ["completed", "completed"]
 
 

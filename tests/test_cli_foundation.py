@@ -14,7 +14,7 @@ from tests.samples import flip_byte, make_backup, truncate
 
 
 def test_providers_json_has_the_fermentrack_api_shape() -> None:
-    data = run_json("providers")
+    data = run_json("providers")["providers"]
     assert [p["provider_id"] for p in data] == ["dropbox", "local"]
     dropbox = data[0]
     assert dropbox["display_name"] == "Dropbox"
@@ -24,7 +24,7 @@ def test_providers_json_has_the_fermentrack_api_shape() -> None:
 
 
 def test_dropbox_provider_is_enabled_by_the_environment_variable() -> None:
-    data = run_json("providers", env={"DROPBOX_APP_KEY": "key"})
+    data = run_json("providers", env={"DROPBOX_APP_KEY": "key"})["providers"]
     assert data[0]["is_enabled"] is True
 
 
@@ -38,12 +38,12 @@ def test_link_local_then_connections_lists_it(tmp_path: Path) -> None:
     folder = tmp_path / "usb"
     folder.mkdir()
     assert run("link", "local", str(folder), "--label", "usb").exit_code == 0
-    conns = run_json("connections")
+    conns = run_json("connections")["connections"]
     assert len(conns) == 1
     assert conns[0]["provider"] == "local"
     assert conns[0]["label"] == "usb"
-    assert conns[0]["location"] == str(folder)
-    for key in ("id", "account_email", "created_at", "last_used_at", "state", "token_store"):
+    assert conns[0]["path"] == str(folder)
+    for key in ("id", "account_email", "created_at", "last_used_at", "status", "token_store"):
         assert key in conns[0]
 
 
@@ -64,7 +64,7 @@ def test_quickstart_uploads_the_sample_and_verifies_the_stored_copy(
     stored = tmp_path / "offsite-backups" / "Fermentrack Backups" / sample.name
     assert stored.read_bytes() == sample.read_bytes()
     assert "completed" in result.stdout
-    again = run_json("upload", str(sample), "--to", "local:./offsite-backups")
+    again = run_json("upload", str(sample), "--to", "local:./offsite-backups")["uploads"]
     assert again[0]["status"] == "skipped"
     assert again[0]["message"] == "already uploaded"
     ok = run("verify", str(sample), "--to", "local:./offsite-backups")
@@ -73,7 +73,9 @@ def test_quickstart_uploads_the_sample_and_verifies_the_stored_copy(
 
 
 def test_upload_json_result_fields(sample: Path, tmp_path: Path) -> None:
-    data = run_json("upload", str(sample), "--to", f"local:{tmp_path / 'dest'}", "--mkdir")
+    data = run_json("upload", str(sample), "--to", f"local:{tmp_path / 'dest'}", "--mkdir")[
+        "uploads"
+    ]
     assert set(data[0]) >= UPLOAD_RESULT_KEYS
     assert data[0]["size"] == sample.stat().st_size
 
@@ -88,8 +90,8 @@ def test_directory_upload_takes_only_missing_archives(tmp_path: Path) -> None:
     (src / "notes.txt").write_text("not a backup")
     dest = f"local:{tmp_path / 'dest'}"
     run("upload", str(first), "--to", dest, "--mkdir")
-    data = run_json("upload", str(src), "--to", dest)
-    statuses = {Path(r["local_path"]).name: r["status"] for r in data}
+    data = run_json("upload", str(src), "--to", dest)["uploads"]
+    statuses = {Path(r["path"]).name: r["status"] for r in data}
     assert statuses == {
         "2026-11-25T03.00.00.tar.xz": "skipped",
         "2026-11-26T03.00.00.tar.xz": "completed",
@@ -124,7 +126,7 @@ def test_corrupt_archive_is_not_uploaded_unless_no_check(sample: Path, tmp_path:
     result = run("upload", str(sample), "--to", f"local:{dest}", "--mkdir")
     assert result.exit_code == ExitCode.VERIFY
     assert not (dest / "Fermentrack Backups" / sample.name).exists()
-    rows = run_json("uploads")
+    rows = run_json("uploads")["uploads"]
     assert rows[0]["status"] == "failed"
     assert rows[0]["error_code"] == "corrupt_archive"
     assert run("upload", str(sample), "--to", f"local:{dest}", "--no-check").exit_code == 0
@@ -159,12 +161,12 @@ def test_upload_history_records_every_attempt_with_filters(sample: Path, tmp_pat
     dest = f"local:{tmp_path / 'dest'}"
     run("upload", str(sample), "--to", dest, "--mkdir")
     run("upload", str(sample), "--to", dest)
-    rows = run_json("uploads")
+    rows = run_json("uploads")["uploads"]
     assert [r["status"] for r in rows] == ["skipped", "completed"]
-    assert run_json("uploads", "--status", "completed", "--limit", "5")[0]["status"] == (
+    assert run_json("uploads", "--status", "completed", "--limit", "5")["uploads"][0]["status"] == (
         "completed"
     )
-    assert len(run_json("uploads", "--limit", "1")) == 1
+    assert len(run_json("uploads", "--limit", "1")["uploads"]) == 1
     bad = run("uploads", "--status", "nope")
     assert bad.exit_code == ExitCode.USAGE
 
@@ -173,7 +175,7 @@ def test_connection_references_accept_id_prefix_and_label(sample: Path, tmp_path
     for name in ("a", "b"):
         (tmp_path / name).mkdir()
         run("link", "local", str(tmp_path / name), "--label", name)
-    conns = run_json("connections")
+    conns = run_json("connections")["connections"]
     ambiguous = run("upload", str(sample))
     assert ambiguous.exit_code == ExitCode.USAGE
     assert "candidates" in ambiguous.stderr
@@ -184,7 +186,7 @@ def test_connection_references_accept_id_prefix_and_label(sample: Path, tmp_path
     assert unknown.exit_code == ExitCode.NOT_FOUND
     assert "a (" in unknown.stderr
     run("config", "set", "default_connection", "a")
-    assert run_json("upload", str(sample))[0]["status"] == "skipped"
+    assert run_json("upload", str(sample))["uploads"][0]["status"] == "skipped"
 
 
 def test_unlink_removes_the_connection_but_keeps_history(sample: Path, tmp_path: Path) -> None:
@@ -192,14 +194,14 @@ def test_unlink_removes_the_connection_but_keeps_history(sample: Path, tmp_path:
     run("link", "local", str(tmp_path / "usb"), "--label", "usb")
     run("upload", str(sample), "--to", "usb")
     assert run("unlink", "usb", "--yes").exit_code == 0
-    assert run_json("connections") == []
-    assert len(run_json("uploads")) == 1
+    assert run_json("connections")["connections"] == []
+    assert len(run_json("uploads")["uploads"]) == 1
 
 
 def test_verify_reports_corrupt_archives_with_the_verify_exit_code(
     sample: Path, tmp_path: Path
 ) -> None:
-    good = run_json("verify", str(sample))
+    good = run_json("verify", str(sample))["archives"]
     assert good[0]["ok"] is True
     assert good[0]["file_version"] == 3
     truncate(sample, sample.stat().st_size - 100)
@@ -213,7 +215,7 @@ def test_verify_to_a_target_detects_a_changed_stored_copy(sample: Path, tmp_path
     run("upload", str(sample), "--to", f"local:{dest}", "--mkdir")
     stored = dest / "Fermentrack Backups" / sample.name
     flip_byte(stored, 10)
-    result = run_json("verify", str(sample), "--to", f"local:{dest}")
+    result = run_json("verify", str(sample), "--to", f"local:{dest}")["archives"]
     assert result[0]["ok"] is False
     assert result[0]["error_code"] == "verify_mismatch"
     stored.unlink()
@@ -228,9 +230,9 @@ def test_status_shows_last_success_and_failure_and_max_age(sample: Path, tmp_pat
     never = run("status", "--max-age", "26h")
     assert never.exit_code == ExitCode.UNHEALTHY
     run("upload", str(sample), "--to", "usb")
-    data = run_json("status", "--max-age", "26h")
-    assert data[0]["healthy"] is True
-    assert data[0]["last_success"]["file"] == str(sample)
+    data = run_json("status", "--max-age", "26h")["connections"]
+    assert data[0]["ok"] is True
+    assert data[0]["last_success"]["path"] == str(sample)
     assert data[0]["last_failure"] is None
 
 
@@ -238,12 +240,12 @@ def test_config_commands_set_show_unset_and_path(tmp_path: Path, home: Path) -> 
     path = run("config", "path").stdout.strip()
     assert path == str(home / "config" / "config.toml")
     assert run("config", "set", "remote_folder", "/Brew").exit_code == 0
-    rows = {r["key"]: r for r in run_json("config", "show")}
+    rows = {r["key"]: r for r in run_json("config", "show")["settings"]}
     assert rows["remote_folder"]["value"] == "/Brew"
     assert rows["remote_folder"]["source"] == "config"
     assert stat.S_IMODE(Path(path).stat().st_mode) == 0o600
     assert run("config", "unset", "remote_folder").exit_code == 0
-    rows = {r["key"]: r for r in run_json("config", "show")}
+    rows = {r["key"]: r for r in run_json("config", "show")["settings"]}
     assert rows["remote_folder"]["value"] == "/Fermentrack Backups"
 
 
@@ -284,8 +286,8 @@ def test_config_option_points_elsewhere(tmp_path: Path) -> None:
     other = tmp_path / "other.toml"
     assert run("--config", str(other), "config", "set", "dropbox.app_key", "k").exit_code == 0
     assert other.exists()
-    assert run_json("--config", str(other), "providers")[0]["is_enabled"] is True
-    assert run_json("providers")[0]["is_enabled"] is False
+    assert run_json("--config", str(other), "providers")["providers"][0]["is_enabled"] is True
+    assert run_json("providers")["providers"][0]["is_enabled"] is False
 
 
 def test_target_full_removes_the_partial_file(
@@ -325,4 +327,7 @@ def test_target_full_removes_the_partial_file(
     assert "no space left" in result.stderr
     folder = dest / "Fermentrack Backups"
     assert list(folder.iterdir()) == []
-    assert json.loads(run("uploads", "--json").stdout)[0]["error_code"] == "insufficient_space"
+    assert (
+        json.loads(run("uploads", "--json").stdout)["uploads"][0]["error_code"]
+        == "insufficient_space"
+    )

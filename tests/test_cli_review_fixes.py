@@ -15,10 +15,10 @@ def test_to_dropbox_names_the_one_dropbox_connection(
     make_dropbox_conn(label="Fake Brewer (brewer@example.com)")
     (tmp_path / "usb").mkdir()
     run("link", "local", str(tmp_path / "usb"), "--label", "usb")
-    result = run_json("upload", str(sample), "--to", "dropbox")
+    result = run_json("upload", str(sample), "--to", "dropbox")["uploads"]
     assert result[0]["status"] == "completed"
     assert run("remote", "ls", "--to", "dropbox").exit_code == 0
-    assert run_json("upload", str(sample), "--to", "local")[0]["status"] == "completed"
+    assert run_json("upload", str(sample), "--to", "local")["uploads"][0]["status"] == "completed"
 
 
 def test_to_a_provider_with_two_connections_is_ambiguous(tmp_path: Path, sample: Path) -> None:
@@ -58,7 +58,7 @@ def test_env_file_is_stored_as_an_absolute_path(tmp_path: Path, monkeypatch: Any
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".django").write_text("DROPBOX_APP_KEY=k\n")
     run("config", "set", "env_file", ".django")
-    rows = {r["key"]: r for r in run_json("config", "show")}
+    rows = {r["key"]: r for r in run_json("config", "show")["settings"]}
     assert rows["env_file"]["value"] == str(tmp_path / ".django")
 
 

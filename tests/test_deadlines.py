@@ -58,7 +58,7 @@ def test_upload_against_a_stalled_server_ends_at_the_max_duration_and_resumes_la
     fake_dropbox.clear_faults()
     again = cli(*upload(path, "--json"), env=dropbox_env)
     assert again.returncode == 0, again.stderr
-    (done,) = json.loads(again.stdout)
+    (done,) = json.loads(again.stdout)["uploads"]
     assert done["resumed_from"] == 4 * MIB  # the session of the cut run went on
     assert fake_dropbox.read_file(f"{FOLDER}/{path.name}") == path.read_bytes()
 
@@ -109,7 +109,7 @@ def test_upload_against_a_trickling_server_is_cut_at_the_max_duration(
     again = cli(*upload(path, "--json"), env=dropbox_env)
     assert again.returncode == 0, again.stderr
     # the trickled append was carried out: the server's offset is ahead of the record
-    assert json.loads(again.stdout)[0]["resumed_from"] == 8 * MIB
+    assert json.loads(again.stdout)["uploads"][0]["resumed_from"] == 8 * MIB
     assert fake_dropbox.read_file(f"{FOLDER}/{path.name}") == path.read_bytes()
 
 

@@ -47,7 +47,7 @@ def test_doctor_reports_a_revoked_token_and_a_broken_config_as_json(
 ) -> None:
     make_dropbox_conn("brewery")
     fake_dropbox.revoke_all_tokens()
-    checks = {c["check"]: c for c in json.loads(run("doctor", "--json").stdout)}
+    checks = {c["check"]: c for c in json.loads(run("doctor", "--json").stdout)["checks"]}
     assert checks["connection brewery"]["ok"] is False
     assert "link dropbox" in checks["connection brewery"]["fix"]
     run("config", "set", "remote_folder", "/Brew")

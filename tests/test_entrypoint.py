@@ -144,7 +144,7 @@ def test_two_uploads_at_once_store_once_and_the_second_waits_or_reports_locked(
     ]
     outs = [p.communicate(timeout=120) for p in procs]
     assert all(p.returncode == 0 for p in procs), outs
-    statuses = sorted(json.loads(o[0])[0]["status"] for o in outs)
+    statuses = sorted(json.loads(o[0])["uploads"][0]["status"] for o in outs)
     assert statuses == ["completed", "skipped"]
     locked = subprocess.Popen(
         [EXE, "upload", str(src), "--to", dest, "--lock-timeout", "0"],

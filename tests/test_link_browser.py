@@ -73,7 +73,7 @@ def test_browser_mode_links_end_to_end_through_a_browser_script(
     assert result.returncode == 0, result.stderr
     assert f"http://localhost:{port}/" in result.stderr
     assert "linked Dropbox account Fake Brewer <brewer@example.com>" in result.stdout
-    conns = json.loads(cli("connections", "--json", env=dropbox_env).stdout)
+    conns = json.loads(cli("connections", "--json", env=dropbox_env).stdout)["connections"]
     assert [c["label"] for c in conns] == ["Fake Brewer (brewer@example.com)"]
     assert conns[0]["account_id"] == fake_dropbox.account_id
     token_file = home / "data" / "tokens.json"
@@ -90,13 +90,13 @@ def test_linking_the_same_account_again_refreshes_its_token_instead_of_a_duplica
     browser.append(follower(fake_dropbox))
     first = run("link", "dropbox", "--browser", "--port", str(port), "--timeout", "10")
     assert first.exit_code == 0, first.stderr
-    (conn,) = run_json("connections")
+    (conn,) = run_json("connections")["connections"]
     old_token = memory_keyring.get_password("fermentrack-backup", conn["id"])
     browser.append(follower(fake_dropbox))
     again = run("link", "dropbox", "--browser", "--port", str(port), "--timeout", "10")
     assert again.exit_code == 0, again.stderr
     assert "refreshed its token instead of adding a duplicate" in again.stdout
-    assert [c["id"] for c in run_json("connections")] == [conn["id"]]
+    assert [c["id"] for c in run_json("connections")["connections"]] == [conn["id"]]
     assert memory_keyring.get_password("fermentrack-backup", conn["id"]) != old_token
 
 
@@ -119,7 +119,7 @@ def test_junk_requests_to_the_listener_do_not_end_the_wait(
     browser.append(follower(fake_dropbox, *junk))
     result = run("link", "dropbox", "--browser", "--port", str(port), "--timeout", "10")
     assert result.exit_code == 0, result.stderr
-    assert len(run_json("connections")) == 1
+    assert len(run_json("connections")["connections"]) == 1
 
 
 def test_only_a_callback_with_another_state_gives_invalid_state(
@@ -132,7 +132,7 @@ def test_only_a_callback_with_another_state_gives_invalid_state(
     result = run("link", "dropbox", "--browser", "--port", str(port), "--timeout", "1.5")
     assert result.exit_code == ExitCode.AUTH
     assert "Invalid state parameter" in result.stderr
-    assert run_json("connections") == []
+    assert run_json("connections")["connections"] == []
 
 
 def test_pressing_cancel_at_dropbox_stops_with_access_denied(

@@ -63,7 +63,7 @@ def test_headless_mode_links_with_the_landed_localhost_address_pasted(
     paste.append(lambda start: landed_address(fake_dropbox, start.redirect_url))
     result = run("link", "dropbox", "--no-browser", "--label", "brewery")
     assert result.exit_code == 0, result.stderr
-    assert [c["label"] for c in run_json("connections")] == ["brewery"]
+    assert [c["label"] for c in run_json("connections")["connections"]] == ["brewery"]
 
 
 def test_a_pasted_address_from_another_attempt_is_an_invalid_state(
@@ -76,7 +76,7 @@ def test_a_pasted_address_from_another_attempt_is_an_invalid_state(
     result = run("link", "dropbox", "--no-browser")
     assert result.exit_code == ExitCode.AUTH
     assert "Invalid state parameter" in result.stderr
-    assert run_json("connections") == []
+    assert run_json("connections")["connections"] == []
 
 
 def test_the_same_code_cannot_be_used_twice(fake_dropbox: Any, paste: list[Any]) -> None:
@@ -110,7 +110,7 @@ def test_two_steps_print_the_url_then_complete_with_the_code(fake_dropbox: Any, 
     second = run("link", "dropbox", "--code", code_shown(fake_dropbox, url))
     assert second.exit_code == 0, second.stderr
     assert not pending.exists()
-    assert len(run_json("connections")) == 1
+    assert len(run_json("connections")["connections"]) == 1
 
 
 def test_two_steps_accept_the_landed_address_and_read_dash_from_stdin(

@@ -28,19 +28,19 @@ def test_a_revoked_token_marks_needs_relink_and_relinking_restores_the_same_conn
     refused = run("upload", str(sample), "--to", conn.id, "--overwrite")
     assert refused.exit_code == ExitCode.AUTH, refused.output
     assert "link dropbox" in refused.output
-    assert run_json("connections")[0]["state"] == "needs_relink"
+    assert run_json("connections")["connections"][0]["status"] == "needs_relink"
     status = run("status", "--json")
     assert status.exit_code == ExitCode.UNHEALTHY
-    assert json.loads(status.stdout)[0]["state"] == "needs_relink"
+    assert json.loads(status.stdout)["connections"][0]["status"] == "needs_relink"
 
     again = relink(fake_dropbox)
     assert again.exit_code == 0, again.stderr
     assert "refreshed its token instead of adding a duplicate" in again.stdout
     assert "needs_relink cleared" in again.stderr
-    (after,) = run_json("connections")
-    assert (after["id"], after["state"]) == (conn.id, "ok")
+    (after,) = run_json("connections")["connections"]
+    assert (after["id"], after["status"]) == (conn.id, "ok")
     assert run("status").exit_code == 0
-    assert len(run_json("uploads", "--connection", conn.id)) >= 2  # history kept
+    assert len(run_json("uploads", "--connection", conn.id)["uploads"]) >= 2  # history kept
 
 
 def test_status_marks_a_connection_whose_refresh_is_refused(
@@ -50,7 +50,7 @@ def test_status_marks_a_connection_whose_refresh_is_refused(
     fake_dropbox.revoke_all_tokens()
     result = run("status")
     assert result.exit_code == ExitCode.UNHEALTHY
-    assert run_json("connections")[0]["state"] == "needs_relink"
+    assert run_json("connections")["connections"][0]["status"] == "needs_relink"
     assert conn.id[:8] in run("connections").stdout
 
 
@@ -61,7 +61,7 @@ def test_the_file_token_store_is_opt_in_and_0600(
     assert relink(fake_dropbox).exit_code == 0
     token_file = home / "data" / "tokens.json"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
-    (conn,) = run_json("connections")
+    (conn,) = run_json("connections")["connections"]
     assert conn["token_store"] == "file"
     assert str(token_file) in conn["token_location"]
     assert list(json.loads(token_file.read_text())) == [conn["id"]]
@@ -75,7 +75,7 @@ def test_relinking_into_another_store_moves_the_token(
     conn = make_dropbox_conn(store="keyring")
     run("config", "set", "token_store", "file")
     assert relink(fake_dropbox).exit_code == 0
-    assert run_json("connections")[0]["token_store"] == "file"
+    assert run_json("connections")["connections"][0]["token_store"] == "file"
     assert ("fermentrack-backup", conn.id) not in memory_keyring.passwords
     assert conn.id in json.loads((home / "data" / "tokens.json").read_text())
 

@@ -483,7 +483,7 @@ def test_link_local_records_the_folders_filesystem(
     subprocess_env: dict[str, str], tmp_path: Path, stick: Path
 ) -> None:
     _link_stick(subprocess_env, tmp_path, stick)
-    (conn,) = run_json("connections")
+    (conn,) = run_json("connections")["connections"]
     assert conn["device"] == stick.stat().st_dev
     assert conn["mount_point"] == "/dev/shm"
 
@@ -536,7 +536,7 @@ def test_linking_the_folder_again_records_where_it_lives_now(
     again = cli("link", "local", str(mount), env=subprocess_env)
     assert again.returncode == 0, again.stderr
     assert "recorded its filesystem again" in again.stdout
-    (conn,) = run_json("connections")
+    (conn,) = run_json("connections")["connections"]
     assert conn["device"] == mount.stat().st_dev
     assert cli("upload", str(SAMPLE), "--to", "usb", env=subprocess_env).returncode == 0
     assert (mount / FOLDER / SAMPLE.name).exists()

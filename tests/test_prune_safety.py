@@ -231,7 +231,7 @@ def test_verify_latest_picks_the_newest_real_backup_not_a_2099_file(
 ) -> None:
     names = seven_nights(where, tmp_path)
     where.put(BOGUS, b"")
-    checks = run_json("verify", "--remote", "--latest", "1", "--to", where.to)
+    checks = run_json("verify", "--remote", "--latest", "1", "--to", where.to)["backups"]
     assert [c["name"] for c in checks] == [max(names)]
 
 
@@ -248,7 +248,7 @@ def test_status_newest_backup_ignores_empty_and_far_future_files(tmp_path: Path)
     import os
 
     os.utime(future, (ahead, ahead))
-    (status,) = run_json("status", "usb")
+    (status,) = run_json("status", "usb")["connections"]
     assert status["stored"]["newest"] == max(names)
     assert status["stored"]["newest_age_s"] >= 0
 

@@ -100,22 +100,22 @@ def test_remote_ls_lists_backups_newest_first_with_known_and_last_verified(
     older, newer = upload(where, tmp_path, 0, 1)
     where.put("2026-11-19T03.00.00.tar.xz", older.read_bytes())  # stored by someone else
     where.put("notes.txt", b"not a backup")
-    listed = run_json("remote", "ls", "--to", where.to)
+    listed = run_json("remote", "ls", "--to", where.to)["backups"]
     assert [b["name"] for b in listed] == [newer.name, older.name, "2026-11-19T03.00.00.tar.xz"]
     first = listed[0]
-    assert set(first) >= {"name", "size", "modified", "content_hash", "known", "last_verified"}
+    assert set(first) >= {"name", "size", "modified", "content_hash", "known", "last_verified_at"}
     assert first["size"] == newer.stat().st_size
     assert first["modified"].endswith("Z")
     expected_hash = content_hash(newer.read_bytes()) if where.kind == "dropbox" else None
     assert first["content_hash"] == expected_hash  # a local folder lists without reading
     assert [b["known"] for b in listed] == [True, True, where.kind == "dropbox"]
-    assert all(b["last_verified"] is None for b in listed)
+    assert all(b["last_verified_at"] is None for b in listed)
 
     assert run("verify", "--remote", newer.name, "--to", where.to).exit_code == 0
-    again = {b["name"]: b for b in run_json("remote", "ls", "--to", where.to)}
-    assert again[newer.name]["last_verified"] is not None
+    again = {b["name"]: b for b in run_json("remote", "ls", "--to", where.to)["backups"]}
+    assert again[newer.name]["last_verified_at"] is not None
     assert again[newer.name]["last_verified_ok"] is True
-    assert again[older.name]["last_verified"] is None
+    assert again[older.name]["last_verified_at"] is None
 
 
 def test_remote_ls_table_and_empty_target(local: Where, tmp_path: Path) -> None:
@@ -139,7 +139,7 @@ def test_deep_verify_passes_good_and_fails_corrupted_stored_archives(
     where.corrupt(bad.name)
     result = run("verify", "--remote", "--all", "--to", where.to, "--json")
     assert result.exit_code == ExitCode.VERIFY
-    checks = {c["name"]: c for c in json.loads(result.stdout)}
+    checks = {c["name"]: c for c in json.loads(result.stdout)["backups"]}
     assert checks[good.name]["ok"] is True
     assert checks[good.name]["file_version"] == 3
     assert checks[good.name]["content_hash"] == content_hash(good.read_bytes())
@@ -148,7 +148,7 @@ def test_deep_verify_passes_good_and_fails_corrupted_stored_archives(
     assert checks[bad.name]["ok"] is False
     assert checks[bad.name]["problems"]
     assert any("content hash" in p for p in checks[bad.name]["problems"])
-    listed = {b["name"]: b for b in run_json("remote", "ls", "--to", where.to)}
+    listed = {b["name"]: b for b in run_json("remote", "ls", "--to", where.to)["backups"]}
     assert listed[bad.name]["last_verified_ok"] is False
     table = run("verify", "--remote", "--all", "--to", where.to)
     assert "FAILED" in table.stdout
@@ -158,7 +158,7 @@ def test_deep_verify_passes_good_and_fails_corrupted_stored_archives(
 def test_deep_verify_reads_a_stored_zip_from_a_stream(dropbox: Where, tmp_path: Path) -> None:
     path = make_backup(tmp_path / "backups", T0, fmt="zip")
     assert run("upload", str(path), "--to", dropbox.to).exit_code == 0
-    (check,) = run_json("verify", "--remote", path.name, "--to", dropbox.to)
+    (check,) = run_json("verify", "--remote", path.name, "--to", dropbox.to)["backups"]
     assert check["ok"] is True, check
     assert (check["format"], check["file_version"]) == ("zip", 3)
     dropbox.corrupt(path.name)
@@ -168,7 +168,7 @@ def test_deep_verify_reads_a_stored_zip_from_a_stream(dropbox: Where, tmp_path: 
 
 def test_verify_latest_checks_only_the_newest_stored_backups(local: Where, tmp_path: Path) -> None:
     paths = upload(local, tmp_path, 0, 1, 2)
-    checks = run_json("verify", "--remote", "--latest", "2", "--to", local.to)
+    checks = run_json("verify", "--remote", "--latest", "2", "--to", local.to)["backups"]
     assert [c["name"] for c in checks] == [paths[2].name, paths[1].name]
 
 
@@ -362,7 +362,7 @@ def test_prune_after_upload_applies_the_config_policy_or_nothing(
 def test_retention_config_accepts_unlimited_and_calendar_durations() -> None:
     assert run("config", "set", "retention.keep_daily", "--", "-1").exit_code == 0
     assert run("config", "set", "retention.keep_weekly", "unlimited").exit_code == 0
-    shown = {row["key"]: row["value"] for row in run_json("config", "show")}
+    shown = {row["key"]: row["value"] for row in run_json("config", "show")["settings"]}
     assert shown["retention.keep_daily"] == shown["retention.keep_weekly"] == -1
     assert run("config", "set", "retention.keep_within", "1y6m").exit_code == 0
     bad = run("config", "set", "retention.keep_within", "90s")

@@ -23,8 +23,8 @@ def test_status_checks_token_account_space_and_what_is_stored(
     app.close()
     result = run("status", "--json")
     assert result.exit_code == 0, result.output
-    (s,) = run_json("status")
-    assert s["healthy"] is True
+    (s,) = run_json("status")["connections"]
+    assert s["ok"] is True
     assert s["token_refreshes"] is True
     assert s["account"] == {"email": "brewer@example.com", "name": "Fake Brewer"}
     assert s["space"]["allocated"] == fake_dropbox.quota_allocated
@@ -44,7 +44,7 @@ def test_status_offline_makes_no_network_calls(
 ) -> None:
     make_dropbox_conn()
     fake_dropbox.requests.clear()
-    (s,) = run_json("status", "--offline")
+    (s,) = run_json("status", "--offline")["connections"]
     assert s["checked"] == "offline"
     assert "account" not in s
     assert fake_dropbox.requests == []
@@ -69,8 +69,8 @@ def test_status_reports_an_unreachable_dropbox_as_unhealthy(
 ) -> None:
     make_dropbox_conn()
     fake_dropbox.inject("*", "503", times=10)
-    (s,) = run_json("status")
-    assert s["healthy"] is False
+    (s,) = run_json("status")["connections"]
+    assert s["ok"] is False
     assert s["problems"]
     assert run("status").exit_code == ExitCode.UNHEALTHY
 
@@ -80,7 +80,7 @@ def test_connections_show_where_each_token_lives(
 ) -> None:
     make_dropbox_conn("in-keyring", store="keyring")
     make_dropbox_conn("in-file", store="file")
-    rows = {c["label"]: c for c in run_json("connections")}
+    rows = {c["label"]: c for c in run_json("connections")["connections"]}
     assert rows["in-keyring"]["token_location"].startswith("keyring (")
     assert str(home / "data" / "tokens.json") in rows["in-file"]["token_location"]
     assert "tokens.json" in run("connections").stdout
@@ -93,7 +93,7 @@ def test_unlink_refuses_without_yes_when_nobody_can_answer(
     result = run("unlink", "dropbox")
     assert result.exit_code == ExitCode.USAGE
     assert "--yes" in result.stderr
-    assert len(run_json("connections")) == 1
+    assert len(run_json("connections")["connections"]) == 1
     assert fake_dropbox.requests_to("auth/token/revoke") == []
 
 
@@ -104,10 +104,10 @@ def test_unlink_asks_on_a_terminal(
     monkeypatch.setattr("fermentrack_backup_cli.cli.connections.stdin_is_tty", lambda: True)
     declined = run("unlink", "dropbox", input="n\n")
     assert declined.exit_code != 0
-    assert len(run_json("connections")) == 1
+    assert len(run_json("connections")["connections"]) == 1
     accepted = run("unlink", "dropbox", input="y\n")
     assert accepted.exit_code == 0, accepted.output
-    assert run_json("connections") == []
+    assert run_json("connections")["connections"] == []
 
 
 def test_unlink_revokes_the_token_and_deletes_it(

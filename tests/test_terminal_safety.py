@@ -86,7 +86,7 @@ def test_link_local_with_a_bad_label_exits_2_and_links_nothing(
     assert result.returncode == ExitCode.USAGE
     assert result.stderr.startswith("error: invalid --label")
     assert_nothing_raw(result.stdout, result.stderr)
-    assert run_json("connections") == []
+    assert run_json("connections")["connections"] == []
 
 
 def test_the_library_refuses_a_bad_label_too(tmp_path: Path) -> None:
@@ -106,7 +106,7 @@ def test_a_label_derived_from_a_folder_name_is_sanitised(tmp_path: Path) -> None
     folder.mkdir()
     result = run("link", "local", str(folder))
     assert result.exit_code == 0, result.stderr
-    (conn,) = run_json("connections")
+    (conn,) = run_json("connections")["connections"]
     assert conn["label"] == "usb[31mEVILtxt.exe"
     assert_nothing_raw(result.stdout, result.stderr)
 
@@ -127,7 +127,7 @@ def test_an_account_name_with_escapes_gives_a_clean_label_and_escaped_output(
     linked = run("link", "dropbox", "--code", code_shown(fake_dropbox, url))
     assert linked.exit_code == 0, linked.stderr
     assert_nothing_raw(linked.stdout, linked.stderr)
-    (conn,) = run_json("connections")
+    (conn,) = run_json("connections")["connections"]
     check_label(conn["label"])  # stored labels are always valid ones
     assert conn["account_name"] == f"Fake{EVIL} Brewer"  # JSON keeps the exact value
     table = run("connections")
@@ -167,7 +167,7 @@ def test_json_output_keeps_the_exact_name_and_no_raw_control_bytes(
     )
     assert result.returncode == 0, result.stderr
     assert_nothing_raw(result.stdout)
-    assert json.loads(result.stdout)[0]["local_path"] == str(evil_archive)
+    assert json.loads(result.stdout)["uploads"][0]["path"] == str(evil_archive)
 
 
 def test_a_label_stored_raw_by_an_older_version_is_shown_escaped(tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ def test_link_into_a_keyring_cron_cannot_open_warns_with_the_fixes_and_still_lin
     assert "keyringrc.cfg" in result.stderr
     assert "`fermentrack-backup config set token_store file`" in result.stderr
     assert "link dropbox` again" in result.stderr
-    (conn,) = run_json("connections")
+    (conn,) = run_json("connections")["connections"]
     token = session_only_keyring.get_password(SERVICE_NAME, conn["id"])
     assert token in fake_dropbox._refresh_tokens
     assert run("status").exit_code == 0  # the token works in this session
@@ -108,7 +108,7 @@ def test_link_into_a_keyring_cron_can_open_gives_no_warning(
     assert "warning" not in result.stderr
     assert "cron can read it: read back in an environment like cron's" in result.stderr
     assert "HomeFileKeyring" in result.stderr
-    (conn,) = run_json("connections")
+    (conn,) = run_json("connections")["connections"]
     stored = json.loads(cron_keyring.read_text())  # the one keyring both processes opened
     assert stored[f"{SERVICE_NAME}/{conn['id']}"] in fake_dropbox._refresh_tokens
     assert link_result(fake_dropbox).token_reachable_from_cron is True  # a relink checks too
@@ -158,7 +158,7 @@ def test_link_over_ssh_into_the_session_secret_service_warns_that_cron_cannot_re
     assert env.get("DBUS_SESSION_BUS_ADDRESS")
     url = cli("link", "dropbox", "--print-url", env=env).stdout.strip()
     linked = cli("link", "dropbox", "--code", code_shown(fake_dropbox, url), env=env)
-    (conn,) = json.loads(cli("connections", "--json", env=env).stdout)
+    (conn,) = json.loads(cli("connections", "--json", env=env).stdout)["connections"]
     store = real_keyring_store(monkeypatch)
     try:
         assert linked.returncode == 0, linked.stderr
@@ -216,7 +216,7 @@ def test_doctor_reports_fix_when_cron_cannot_read_a_keyring_token(
     assert "cron cannot read it from keyring (" in lines[fix]
     assert "no usable keyring backend" in lines[fix]
     assert "config set token_store file" in lines[fix + 1]
-    checks = {c["check"]: c for c in json.loads(run("doctor", "--json").stdout)}
+    checks = {c["check"]: c for c in json.loads(run("doctor", "--json").stdout)["checks"]}
     assert checks["cron token brewery"]["ok"] is False
     assert "keyringrc.cfg" in checks["cron token brewery"]["fix"]
 
@@ -227,7 +227,7 @@ def test_doctor_says_ok_when_cron_can_read_the_token(
     make_dropbox_conn("brewery", store="keyring")
     result = run("doctor")
     assert result.exit_code == 0, result.stdout
-    checks = {c["check"]: c for c in json.loads(run("doctor", "--json").stdout)}
+    checks = {c["check"]: c for c in json.loads(run("doctor", "--json").stdout)["checks"]}
     assert checks["cron token brewery"]["ok"] is True
     assert "HomeFileKeyring" in checks["cron token brewery"]["detail"]
 
@@ -239,7 +239,7 @@ def test_doctor_finds_a_token_file_others_can_read(
     make_dropbox_conn("brewery", store="file")
     assert run("doctor").exit_code == 0
     (home / "data" / "tokens.json").chmod(0o644)
-    checks = {c["check"]: c for c in json.loads(run("doctor", "--json").stdout)}
+    checks = {c["check"]: c for c in json.loads(run("doctor", "--json").stdout)["checks"]}
     assert checks["cron token brewery"]["ok"] is False
     assert "chmod 600" in checks["cron token brewery"]["fix"]
 
@@ -268,13 +268,13 @@ def test_connections_linked_under_the_other_token_store_say_link_again_until_rel
         f"is {now}: link again" in listing.stderr
     )
     assert "hint: `fermentrack-backup link dropbox` moves it" in listing.stderr
-    assert run_json("connections")[0]["token_store_changed"] is True
+    assert run_json("connections")["connections"][0]["token_store_changed"] is True
 
     status = run("status", "--offline", "--json")
     assert status.exit_code == ExitCode.UNHEALTHY
-    (problem,) = json.loads(status.stdout)[0]["problems"]
+    (problem,) = json.loads(status.stdout)["connections"][0]["problems"]
     assert "link again" in problem and "fermentrack-backup link dropbox" in problem
-    (online,) = run_json("status")
+    (online,) = run_json("status")["connections"]
     assert any("link again" in p for p in online["problems"])
 
     doctor = run("doctor")
@@ -286,7 +286,7 @@ def test_connections_linked_under_the_other_token_store_say_link_again_until_rel
     assert run("upload", str(sample), "--to", conn.id).exit_code == 0
 
     assert link_in_process(fake_dropbox).exit_code == 0
-    (after,) = run_json("connections")
+    (after,) = run_json("connections")["connections"]
     assert (after["id"], after["token_store"], after["token_store_changed"]) == (
         conn.id,
         now,
@@ -302,7 +302,7 @@ def test_local_connections_have_no_token_to_link_again(tmp_path: Path) -> None:
     folder.mkdir()
     run("link", "local", str(folder), "--label", "usb")
     run("config", "set", "token_store", "file")
-    assert run_json("connections")[0]["token_store_changed"] is False
+    assert run_json("connections")["connections"][0]["token_store_changed"] is False
     assert run("status", "--offline").exit_code == 0
     assert "cron token" not in run("doctor").stdout
 

@@ -43,7 +43,7 @@ def test_upload_to_dropbox_prints_the_documented_json_fields(
         "--parallel", "2", "--json",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    (item,) = json.loads(result.stdout)
+    (item,) = json.loads(result.stdout)["uploads"]
     assert set(item) >= UPLOAD_RESULT_KEYS
     assert item["status"] == "completed"
     assert item["remote_path"] == f"{FOLDER}/2026-01-01.tar.xz"
@@ -66,7 +66,7 @@ def test_nightly_runs_upload_only_what_dropbox_lacks_and_refuse_other_content(
     assert first.stdout == ""
     second = json.loads(
         run("upload", str(folder), "--to", "dropbox", "--no-check", "--json").stdout
-    )
+    )["uploads"]
     assert [r["status"] for r in second] == ["skipped"] * 3
     assert len(fake_dropbox.requests_to("files/upload")) == 3
     assert len(fake_dropbox.requests_to("files/list_folder")) == 2
@@ -126,7 +126,7 @@ def test_an_unreadable_archive_fails_alone(
     monkeypatch.setattr(os, "access", lambda p, m: Path(p) != bad and real_access(p, m))
     result = run("upload", str(folder), "--to", "dropbox", "--no-check", "--json")
     assert result.exit_code == 1
-    statuses = {Path(r["local_path"]).name: r["status"] for r in json.loads(result.stdout)}
+    statuses = {Path(r["path"]).name: r["status"] for r in json.loads(result.stdout)["uploads"]}
     assert statuses == {"a.tar.xz": "failed", "b.tar.xz": "completed"}
     assert {r.error_code for r in history()} == {"permission_denied", None}
 

@@ -57,7 +57,7 @@ def test_an_upload_killed_mid_way_resumes_in_the_next_run(
         [EXE, *args], env=dropbox_env, capture_output=True, text=True, timeout=60, check=False
     )
     assert second.returncode == 0, second.stderr
-    (result,) = json.loads(second.stdout)
+    (result,) = json.loads(second.stdout)["uploads"]
     assert result["status"] == "completed"
     assert result["resumed_from"] >= 4 * MIB
     assert result["message"] == f"resumed at {result['resumed_from']} bytes"
@@ -85,7 +85,7 @@ def test_two_runs_at_once_never_upload_an_archive_twice(
     procs = [start_cli(*args, env=dropbox_env) for _ in range(2)]
     outputs = [p.communicate(timeout=60) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
-    statuses = sorted(r["status"] for out, _ in outputs for r in json.loads(out))
+    statuses = sorted(r["status"] for out, _ in outputs for r in json.loads(out)["uploads"])
     assert statuses == ["completed"] * 3 + ["skipped"] * 3
     assert len(fake_dropbox.requests_to("files/upload")) == 3
     assert len(fake_dropbox.file_paths()) == 3

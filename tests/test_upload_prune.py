@@ -80,7 +80,7 @@ def test_the_readme_cron_line_twice_uploads_nothing_the_second_time(
     archives = recent_nights(src, 10)
     assert run("config", "set", "retention.keep_daily", "3").exit_code == 0
     first = run_json("upload", str(src), "--to", target.to, "--prune", "--quiet")
-    by_name = {Path(r["local_path"]).name: r for r in first["uploads"]}
+    by_name = {Path(r["path"]).name: r for r in first["uploads"]}
     assert [by_name[a.name]["status"] for a in archives] == ["skipped"] * 7 + ["completed"] * 3
     assert {by_name[a.name]["message"] for a in archives[:7]} == {"outside retention"}
     assert all(by_name[a.name]["remote_path"] is None for a in archives[:7])
@@ -113,7 +113,7 @@ def test_a_new_nightly_archive_is_uploaded_and_the_oldest_kept_one_deleted(
     assert target.names() == sorted(a.name for a in archives[1:])
     tonight = make_backup(src, datetime(2026, 11, 5, 3), rows=5)
     result = run_json("upload", str(src), "--to", target.to, "--prune")
-    assert {Path(r["local_path"]).name: r["status"] for r in result["uploads"]}[tonight.name] == (
+    assert {Path(r["path"]).name: r["status"] for r in result["uploads"]}[tonight.name] == (
         "completed"
     )
     assert result["prune"]["deleted"] == [archives[1].name]
@@ -140,7 +140,9 @@ def test_outside_retention_is_one_plain_line_and_a_skipped_history_row(tmp_path:
             None,
         )
         assert row.size == old.stat().st_size
-    known = {b["name"]: b["known"] for b in run_json("remote", "ls", "--to", f"local:{dest}")}
+    known = {
+        b["name"]: b["known"] for b in run_json("remote", "ls", "--to", f"local:{dest}")["backups"]
+    }
     assert known == {archives[2].name: True}
 
 
@@ -149,7 +151,7 @@ def test_without_prune_a_configured_policy_changes_nothing(tmp_path: Path) -> No
     dest.mkdir()
     archives = nightly(src, 5)
     run("config", "set", "retention.keep_last", "1")
-    data = run_json("upload", str(src), "--to", f"local:{dest}")
+    data = run_json("upload", str(src), "--to", f"local:{dest}")["uploads"]
     assert [r["status"] for r in data] == ["completed"] * 5
     assert stored(dest) == sorted(a.name for a in archives)
 
@@ -190,7 +192,9 @@ def test_prune_after_a_successful_upload_keeps_what_the_policy_says(tmp_path: Pa
     result = run("upload", str(src), "--to", f"local:{dest}", "--prune")
     assert result.exit_code == 0, result.output
     assert stored(dest) == sorted([a.name for a in archives[-3:]] + ["notes.txt"])
-    deletions = [r for r in run_json("uploads", "--limit", "100") if r["action"] == "delete"]
+    deletions = [
+        r for r in run_json("uploads", "--limit", "100")["uploads"] if r["action"] == "delete"
+    ]
     assert len(deletions) == 7
 
 

@@ -8,10 +8,13 @@ inside; the per-run state is Typer's context object (`runtime.Runtime`).
 
 from __future__ import annotations
 
+import sys
+
 import typer
 
 from .. import __version__
 from . import (
+    completion,
     config_cmd,
     connections,
     doctor,
@@ -35,7 +38,7 @@ app = typer_app(
     cls=BoundaryGroup,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold tokens
-    add_completion=False,
+    add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish)
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -85,6 +88,7 @@ for module in (
 def main() -> None:
     reopen_missing_std_fds()
     try:
-        app()
+        if not completion.explicit_shell(sys.argv[1:]):
+            app()
     finally:
         close_streams()

@@ -112,10 +112,12 @@ class BoundaryGroup(TyperGroup):
             if self._runtime(ctx).debug or _is_click_error(exc):
                 raise
             path = _log_exception(exc)
-            self._runtime(ctx).out.fail(
+            unexpected = errors.BackupError(
                 f"unexpected {type(exc).__name__}; details in {path}",
                 "run again with --debug to see the traceback",
+                code="unexpected",
             )
+            self._runtime(ctx).out.error(unexpected)  # (a JSON error object with --json)
             raise typer.Exit(errors.ExitCode.FAILURE) from None
         finally:
             signal.signal(signal.SIGTERM, previous)

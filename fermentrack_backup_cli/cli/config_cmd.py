@@ -8,6 +8,7 @@ import typer
 
 from .. import errors
 from ..paths import config_file_path
+from . import completion
 from .options import JSON, stdin_is_tty, typer_app
 from .runtime import runtime
 
@@ -40,7 +41,7 @@ def show(ctx: typer.Context, json: bool = JSON) -> None:
     settings = rt.context.settings
     rows = settings.show()
     if json:
-        out.data(rows)
+        out.data({"path": str(settings.path), "settings": rows})
         return
     out.table(
         str(settings.path),
@@ -67,7 +68,12 @@ def _read_secret(name: str) -> str:
 
 def set_(
     ctx: typer.Context,
-    key: str = typer.Argument(..., metavar="KEY", help="Setting name, e.g. remote_folder."),
+    key: str = typer.Argument(
+        ...,
+        metavar="KEY",
+        autocompletion=completion.config_keys,
+        help="Setting name, e.g. remote_folder.",
+    ),
     value: str | None = typer.Argument(
         None, metavar="[VALUE]", help="New value (secrets: read from stdin)."
     ),
@@ -95,7 +101,10 @@ def set_(
 
 
 def unset(
-    ctx: typer.Context, key: str = typer.Argument(..., metavar="KEY", help="Setting name.")
+    ctx: typer.Context,
+    key: str = typer.Argument(
+        ..., metavar="KEY", autocompletion=completion.config_keys, help="Setting name."
+    ),
 ) -> None:
     """Remove a setting from the config file (back to its default).
 

@@ -8,6 +8,7 @@ from .. import errors
 from ..core.connections import list_connections
 from ..core.connections import unlink as unlink_connection
 from ..models import Connection, iso
+from . import completion
 from .options import JSON, stdin_is_tty
 from .runtime import runtime
 
@@ -26,7 +27,7 @@ def connections(ctx: typer.Context, json: bool = JSON) -> None:
     out = rt.output(json=json)
     rows = list_connections(rt.context.targets)
     if json:
-        out.data([row.to_json() for row in rows])
+        out.data({"connections": [row.to_json() for row in rows]})
         return
     if not rows:
         out.info("no connections; link one with `fermentrack-backup link PROVIDER`")
@@ -67,7 +68,10 @@ def connections(ctx: typer.Context, json: bool = JSON) -> None:
 def unlink(
     ctx: typer.Context,
     connection: str = typer.Argument(
-        ..., metavar="CONNECTION", help="Connection id, id prefix or label."
+        ...,
+        metavar="CONNECTION",
+        autocompletion=completion.connections,
+        help="Connection id, id prefix or label.",
     ),
     yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
 ) -> None:

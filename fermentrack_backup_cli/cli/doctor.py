@@ -23,7 +23,7 @@ def doctor(ctx: typer.Context, json: bool = JSON) -> None:
     out = rt.output(json=json)
     checks = doctor_checks(rt.config)
     if json:
-        out.data([c.to_json() for c in checks])
+        out.data({"ok": all(c.ok for c in checks), "checks": [c.to_json() for c in checks]})
     else:
         for c in checks:
             out.line(f"ok: {c.name}: {c.detail}" if c.ok else f"FIX: {c.name}: {c.detail}")

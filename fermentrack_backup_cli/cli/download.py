@@ -8,6 +8,7 @@ import typer
 
 from ..core.download import download as run_download
 from ..output import human_size
+from . import completion
 from .options import JSON, TO, max_duration_option
 from .render import watching
 from .runtime import runtime
@@ -20,7 +21,10 @@ def register(app: typer.Typer) -> None:
 def download(
     ctx: typer.Context,
     name: str = typer.Argument(
-        ..., metavar="NAME", help="A stored backup's name, as `remote ls` shows it."
+        ...,
+        metavar="NAME",
+        autocompletion=completion.stored_names,
+        help="A stored backup's name, as `remote ls` shows it.",
     ),
     to: str | None = TO,
     output: Path = typer.Option(

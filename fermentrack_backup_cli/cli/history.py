@@ -9,6 +9,7 @@ import typer
 from .. import errors, providers
 from ..models import UPLOAD_STATUSES, iso
 from ..output import human_size
+from . import completion
 from .options import JSON, count_option
 from .runtime import runtime
 
@@ -35,10 +36,15 @@ def uploads(
         "--connection",
         "-c",
         metavar="CONNECTION",
+        autocompletion=completion.connections,
         help="Only this connection (or an ad-hoc target such as local:DIR).",
     ),
     status: str | None = typer.Option(
-        None, "--status", "-s", help="Only this status: " + ", ".join(UPLOAD_STATUSES)
+        None,
+        "--status",
+        "-s",
+        autocompletion=completion.upload_statuses,
+        help="Only this status: " + ", ".join(UPLOAD_STATUSES),
     ),
 ) -> None:
     """List upload attempts, newest first.
@@ -59,7 +65,7 @@ def uploads(
             context.targets.resolve(connection)  # raises: names no connection
     records = context.db.attempts.list(limit=limit, connection_id=conn_id, status=status)
     if json:
-        out.data([r.to_json() for r in records])
+        out.data({"uploads": [r.to_json() for r in records]})
         return
     rows = [
         (

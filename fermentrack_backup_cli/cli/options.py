@@ -17,6 +17,7 @@ from .. import errors, providers
 from ..config import finite_number, whole_number
 from ..output import Output
 from ..text import LABEL_HINT, check_label
+from . import completion
 
 R = TypeVar("R")
 
@@ -102,6 +103,7 @@ TO = typer.Option(
     None,
     "--to",
     metavar="CONNECTION",
+    autocompletion=completion.connections,
     help="Connection id, prefix or label, or a provider id when it has one connection"
     + _adhoc_forms()
     + " (default: the default connection).",

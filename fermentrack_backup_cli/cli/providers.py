@@ -23,7 +23,7 @@ def providers(ctx: typer.Context, json: bool = JSON) -> None:
     settings = rt.context.settings
     infos = [registry.load(spec.id).availability(settings) for spec in registry.specs()]
     if json:
-        out.data([p.to_json() for p in infos])
+        out.data({"providers": [p.to_json() for p in infos]})
         return
     rows = [
         (p.provider_id, p.display_name, "yes" if p.is_enabled else "no", p.reason or "")

@@ -34,7 +34,7 @@ def ls(
     rt.context.settings.override("upload.max_duration", max_duration)
     where, backups = list_backups(rt.context.targets, to)
     if json:
-        out.data([b.to_json() for b in backups])
+        out.data({"target": where, "backups": [b.to_json() for b in backups]})
         return
     if not backups:
         out.info(f"no backups stored in {where}")

@@ -11,6 +11,7 @@ from ..config import parse_duration
 from ..core.status import ConnectionStatus, connection_status
 from ..errors import ExitCode, InvalidValue
 from ..output import Output, human_age, human_size
+from . import completion
 from .options import JSON
 from .runtime import runtime
 
@@ -37,7 +38,10 @@ def register(app: typer.Typer) -> None:
 def status(
     ctx: typer.Context,
     connection: str | None = typer.Argument(
-        None, metavar="[CONNECTION]", help="Only this connection."
+        None,
+        metavar="[CONNECTION]",
+        autocompletion=completion.connections,
+        help="Only this connection.",
     ),
     json: bool = JSON,
     offline: bool = typer.Option(
@@ -48,6 +52,13 @@ def status(
         "--max-age",
         metavar="DURATION",
         help="Unhealthy when the last success is older (26h).",
+    ),
+    prometheus: Path | None = typer.Option(
+        None,
+        "--prometheus",
+        metavar="FILE",
+        help="Also write Prometheus metrics to FILE (node_exporter textfile collector; "
+        "nothing on stdout unless --json).",
     ),
 ) -> None:
     """Check each connection (token, account, space, stored backups) and its last upload.
@@ -63,8 +74,14 @@ def status(
     statuses = connection_status(
         rt.context.targets, connection, max_age_s=max_age_s, offline=offline
     )
+    if prometheus is not None:
+        _write_metrics(out, prometheus, statuses)
     if json:
-        out.data([s.to_json() for s in statuses])
+        out.data(
+            {"ok": all(s.healthy for s in statuses), "connections": [s.to_json() for s in statuses]}
+        )
+    elif prometheus is not None:
+        pass  # a cron line writing the metrics file mails nothing on success
     elif not statuses:
         out.info("no connections; link one with `fermentrack-backup link PROVIDER`")
     else:
@@ -79,6 +96,14 @@ def status(
             label="unhealthy:",
         )
         raise typer.Exit(ExitCode.UNHEALTHY)
+
+
+def _write_metrics(out: Output, path: Path, statuses: list[ConnectionStatus]) -> None:
+    from ..core.metrics import write_metrics
+
+    if not path.name.endswith(".prom"):
+        out.warn(f"{path.name}: node_exporter's textfile collector reads only *.prom files")
+    write_metrics(path, statuses)
 
 
 def _table(out: Output, statuses: list[ConnectionStatus]) -> None:

@@ -59,13 +59,26 @@ def _prune(
     return report.to_json()
 
 
+def _exit_code(results: list[UploadResult]) -> int:
+    codes = {r.exit_code for r in results if r.status == "failed"}
+    if not codes:
+        return 0
+    return codes.pop() if len(codes) == 1 else errors.ExitCode.FAILURE
+
+
+def _summary(results: list[UploadResult], code: int) -> str:
+    """The last line of a notification: what the run did, and its exit status."""
+    counts = [f"{sum(r.status == s for r in results)} {s}" for s in ("completed", "skipped")]
+    failed = sum(r.status == "failed" for r in results)
+    return f"upload: {', '.join(counts)}, {failed} failed; exit {code}"
+
+
 def _exit_for(results: list[UploadResult], out: Output, quiet: bool, json: bool) -> None:
     failed = [r for r in results if r.status == "failed"]
     if failed:
         if not quiet and not json:
             out.fail(f"{len(failed)} of {len(results)} archive(s) failed", None, label="")
-        codes = {r.exit_code for r in failed}
-        raise typer.Exit(codes.pop() if len(codes) == 1 else errors.ExitCode.FAILURE)
+        raise typer.Exit(_exit_code(results))
 
 
 def upload(
@@ -104,7 +117,17 @@ def upload(
     ),
     max_duration: str | None = max_duration_option(),
     notify_url: str | None = typer.Option(
-        None, "--notify-url", metavar="URL", help="Ping URL/start, URL or URL/fail."
+        None,
+        "--notify-url",
+        metavar="URL",
+        help="Notify URL: Healthchecks pings (URL/start, URL, URL/<exit status>) or an ntfy topic.",
+    ),
+    notify_style: str | None = typer.Option(
+        None,
+        "--notify-style",
+        metavar="STYLE",
+        parser=config_option("notify.style", "--notify-style ntfy"),
+        help="healthchecks (default) or ntfy.",
     ),
     prune: bool = typer.Option(
         False, "--prune", help="After a fully successful run, apply the retention policy."
@@ -126,6 +149,7 @@ def upload(
     settings.override("upload.chunk_size_mib", chunk_size)
     settings.override("upload.max_duration", max_duration)
     settings.override("notify.url", notify_url)
+    settings.override("notify.style", notify_style)
     if strict and no_check:
         raise errors.UsageError(
             "--strict needs the archive check that --no-check skips", "use one of them"
@@ -142,16 +166,16 @@ def upload(
     pruned: dict[str, Any] | None = None
     targets = context.targets
     url = settings.get("notify.url")
-    with pinging(str(url) if url else None) as (notifier, outcome):
+    style = str(settings.get("notify.style"))
+    with pinging(str(url) if url else None, style, out.transcript, "upload") as notified:
         with reporter.running():
             results = run_upload(targets, context.db, paths, to, options, reporter)
         ok = all(r.status != "failed" for r in results)
         if prune and ok:  # never prune after a failed run
             pruned = _prune(targets, targets.open(to), out, json, quiet)
-        outcome.ok = ok
-    for problem in notifier.problems if notifier and not quiet else []:
+        notified.finished(_exit_code(results), _summary(results, _exit_code(results)))
+    for problem in notified.problems if not quiet else []:
         out.warn(problem)
     if json:
-        uploaded = [r.to_json() for r in results]
-        out.data(uploaded if pruned is None else {"uploads": uploaded, "prune": pruned})
+        out.data({"uploads": [r.to_json() for r in results], "prune": pruned})
     _exit_for(results, out, quiet, json)

@@ -15,6 +15,7 @@ from ..core.verify import verify_paths
 from ..errors import ExitCode
 from ..models import ArchiveReport
 from ..output import Output, human_size
+from . import completion
 from .options import JSON, count_option, max_duration_option
 from .render import exit_with, watching
 from .runtime import runtime
@@ -29,10 +30,15 @@ def verify(
     items: list[str] | None = typer.Argument(
         None,
         metavar="[PATHS]...",
+        autocompletion=completion.remote_names,
         help="Archives or folders of archives; with --remote, names of stored backups.",
     ),
     to: str | None = typer.Option(
-        None, "--to", metavar="CONNECTION", help="The target holding the stored copies."
+        None,
+        "--to",
+        metavar="CONNECTION",
+        autocompletion=completion.connections,
+        help="The target holding the stored copies.",
     ),
     remote: bool = typer.Option(
         False, "--remote", help="Verify stored copies at the target, streamed, not saved."
@@ -69,7 +75,7 @@ def verify(
         with watching(out) as watcher:
             checks = verify_remote(rt.context.targets, to, names, latest=latest, watcher=watcher)
         if json:
-            out.data([c.to_json() for c in checks])
+            out.data({"ok": all(c.ok for c in checks), "backups": [c.to_json() for c in checks]})
         else:
             _show_checks(out, checks)
         exit_with(checks_exit_code(checks))
@@ -85,7 +91,7 @@ def verify(
 
         reports = [apply_strict(r) for r in reports]
     if json:
-        out.data([r.to_json() for r in reports])
+        out.data({"ok": all(r.ok for r in reports), "archives": [r.to_json() for r in reports]})
     else:
         _show_reports(out, reports)
     _show_warnings(out, reports, json)

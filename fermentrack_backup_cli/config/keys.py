@@ -17,6 +17,7 @@ from . import values as v
 DEFAULT_REMOTE_FOLDER = "/Fermentrack Backups"
 DEFAULT_CALLBACK_PORT = 53682
 TOKEN_STORES = ("keyring", "file")
+NOTIFY_STYLES = ("healthchecks", "ntfy")  # notify.STYLES (config does not import notify)
 
 
 @dataclass(frozen=True)
@@ -114,8 +115,16 @@ CORE_KEYS: tuple[Key, ...] = (
         "notify.url",
         v.http_url,
         None,
-        "healthchecks-style URL pinged on start (/start), success and failure (/fail)",
+        "URL notified by upload runs: Healthchecks pings on start (/start), success (URL) and "
+        "failure (/<exit status>), or an ntfy topic (notify.style = ntfy)",
         env="FERMENTRACK_BACKUP_NOTIFY_URL",
+    ),
+    Key(
+        "notify.style",
+        v.choice(*NOTIFY_STYLES),
+        "healthchecks",
+        "how notify.url is told: healthchecks (pings, the output as body) or ntfy (one message)",
+        env="FERMENTRACK_BACKUP_NOTIFY_STYLE",
     ),
     Key("retention.keep_last", v.keep_count, None, "keep the newest N backups (-1: all)"),
     Key("retention.keep_hourly", v.keep_count, None, "keep the last N hours (-1: all)"),

@@ -33,7 +33,9 @@ class Check:
     fix: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
+        # a passing check has nothing to fix, whatever fix text it was built with
+        fix = None if self.ok else self.fix
+        return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": fix}
 
 
 def _failed(name: str, exc: errors.BackupError) -> Check:
@@ -43,7 +45,8 @@ def _failed(name: str, exc: errors.BackupError) -> Check:
 def doctor_checks(config: str | None) -> list[Check]:
     """Every check, in order; a check that cannot run reports, it never aborts the rest."""
     version = ".".join(map(str, sys.version_info[:3]))
-    checks = [Check("python", sys.version_info >= (3, 11), f"Python {version}", "use 3.11+")]
+    supported = sys.version_info >= (3, 11)
+    checks = [Check("python", supported, f"Python {version}", None if supported else "use 3.11+")]
     try:
         ctx = Context.create(config)
     except errors.BackupError as exc:

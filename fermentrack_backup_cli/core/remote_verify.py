@@ -50,7 +50,7 @@ class RemoteCheck:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.name,
-            "path": self.path,
+            "remote_path": self.path,
             "ok": self.ok,
             "size": self.size,
             "format": self.format,

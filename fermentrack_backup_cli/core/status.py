@@ -88,11 +88,12 @@ def storage_summary(files: list[RemoteFile], where: str) -> dict[str, Any]:
     newest = real[0] if real else None
     when = backup_time(newest) if newest is not None else None
     return {
-        "folder": where,
+        "target": where,
         "count": len(files),
         "total_size": sum(f.size for f in files),
         "newest": newest.name if newest else None,
         "newest_modified": iso(newest.modified) if newest else None,
+        "newest_time": iso(when),
         "newest_age_s": (utcnow() - when).total_seconds() if when else None,
     }
 
@@ -104,7 +105,7 @@ def last_verification(verifications: Verifications, conn_id: str) -> dict[str, A
     latest = max(rows, key=lambda r: str(r["verified_at"]))
     when = parse_iso(latest["verified_at"])
     return {
-        "time": latest["verified_at"],
+        "verified_at": latest["verified_at"],
         "age_s": (utcnow() - when).total_seconds() if when else None,
         "remote_path": latest["remote_path"],
         "ok": bool(latest["ok"]),
@@ -137,9 +138,11 @@ class ConnectionStatus:
             if rec is None:
                 return None
             return {
-                "time": iso(rec.finished_at or rec.started_at),
-                "file": rec.local_path,
+                "started_at": iso(rec.started_at),
+                "finished_at": iso(rec.finished_at),
+                "path": rec.local_path,
                 "remote_path": rec.remote_path,
+                "size": rec.size,
                 "error_code": rec.error_code,
                 "error_message": rec.error_message,
             }
@@ -148,9 +151,9 @@ class ConnectionStatus:
             "id": self.id,
             "label": self.label,
             "provider": self.provider,
-            "state": self.state,
+            "status": self.state,
             "token_store": self.token_store,
-            "healthy": self.healthy,
+            "ok": self.healthy,
             "problems": list(self.problems),
             "last_success": upload(self.last_success),
             "last_success_age_s": self.last_success_age_s,

@@ -26,13 +26,13 @@ class StoredBackup:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.file.name,
-            "path": self.file.path,
+            "remote_path": self.file.path,
             "size": self.file.size,
             "modified": iso(self.file.modified),
             "time": iso(backup_time(self.file)),
             "content_hash": self.file.content_hash,
             "known": self.known,
-            "last_verified": iso(self.last_verified),
+            "last_verified_at": iso(self.last_verified),
             "last_verified_ok": self.last_verified_ok,
             "note": self.note,
         }

@@ -36,7 +36,9 @@ class ProviderSpec:
     config_keys: tuple[Key, ...] = ()
     ref_prefix: str | None = None  # `--to PREFIX...` names an ad-hoc target ("local:")
     uses_tokens: bool = False  # its connections keep a refresh token in the token store
-    network: bool = False  # checking a connection talks to a server (not under --offline)
+    # checking or listing a connection talks to a server: not under --offline, and not
+    # from shell completion (a provider without it lists its files with no network or SDK)
+    network: bool = False
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ class Decision:
     def to_json(self) -> dict[str, Any]:
         return {
             "name": self.file.name,
-            "path": self.file.path,
+            "remote_path": self.file.path,
             "size": self.file.size,
             "time": iso(self.time),
             "keep": self.keep,

@@ -31,19 +31,32 @@ __all__ = ["Attempts", "Connections", "Database", "Sessions", "Verifications"]
 class Database:
     """One open history database. Cheap to create; commands open it only when needed."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+        """`read_only`: an existing database, read only (no folder made, no migration, no
+        write), for shell completion, which must stay cheap and change nothing."""
         self.path = path
         self.lock = threading.RLock()
-        ensure_dir(path.parent, 0o700)
+        if not read_only:
+            ensure_dir(path.parent, 0o700)
         try:
-            self.sql = sqlite3.connect(
-                path, timeout=30, isolation_level=None, check_same_thread=False
-            )
+            if read_only:
+                self.sql = sqlite3.connect(
+                    f"{path.absolute().as_uri()}?mode=ro",
+                    uri=True,
+                    timeout=1,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            else:
+                self.sql = sqlite3.connect(
+                    path, timeout=30, isolation_level=None, check_same_thread=False
+                )
             self.sql.row_factory = sqlite3.Row
-            self.sql.execute("PRAGMA journal_mode=WAL")
-            self.sql.execute("PRAGMA busy_timeout=30000")
-            self.sql.execute("PRAGMA foreign_keys=ON")
-            self._migrate()
+            if not read_only:
+                self.sql.execute("PRAGMA journal_mode=WAL")
+                self.sql.execute("PRAGMA busy_timeout=30000")
+                self.sql.execute("PRAGMA foreign_keys=ON")
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise database_error(path, exc) from None
         self.connections = Connections(self)

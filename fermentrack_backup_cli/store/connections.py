@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import asdict
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +47,12 @@ class Connections:
         self.db = db
 
     def add(self, conn: Connection) -> Connection:
-        values = conn.to_json()
-        values["created_at"] = iso(conn.created_at)
+        # the columns are the dataclass fields (to_json is the --json shape, not the row)
+        values = {
+            **asdict(conn),
+            "created_at": iso(conn.created_at),
+            "last_used_at": iso(conn.last_used_at),
+        }
         with self.db.transaction() as sql:
             sql.execute(
                 f"INSERT INTO connections ({_COLUMNS}) VALUES "  # noqa: S608
