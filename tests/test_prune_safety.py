@@ -258,7 +258,7 @@ def test_remote_ls_lists_real_backups_first_and_says_why_a_bogus_file_is_not(
 ) -> None:
     names = seven_nights(where, tmp_path)
     where.put(BOGUS, b"")
-    listed = run_json("remote", "ls", "--to", where.to)
+    listed = run_json("remote", "ls", "--to", where.to)["backups"]
     assert [b["name"] for b in listed] == [*sorted(names, reverse=True), BOGUS]
     assert listed[-1]["note"] == "empty (0 bytes), future-dated (2099-01-01)"
     assert all(b["note"] is None for b in listed[:-1])

@@ -403,5 +403,6 @@ def test_a_full_temp_folder_during_a_zip_check_is_not_blamed_on_the_stored_copy(
     assert result.returncode == ExitCode.INSUFFICIENT_SPACE, result.stderr
     assert "temporary folder" in result.stderr and "TMPDIR" in result.stderr
     assert "damaged" not in result.stderr
-    (listed,) = json.loads(cli("remote", "ls", "--to", "dropbox", "--json", env=dropbox_env).stdout)
-    assert listed["last_verified"] is None  # not recorded as a failed verification
+    ls = cli("remote", "ls", "--to", "dropbox", "--json", env=dropbox_env)
+    (listed,) = json.loads(ls.stdout)["backups"]
+    assert listed["last_verified_at"] is None  # not recorded as a failed verification

@@ -231,7 +231,7 @@ def test_a_label_that_would_hide_another_reference_is_refused(tmp_path: Path, la
     result = run("link", "local", str(tmp_path), "--label", label)
     assert result.exit_code == 2, result.output
     assert "cannot be used" in result.stderr
-    assert run_json("connections") == []
+    assert run_json("connections")["connections"] == []
 
 
 def test_a_folder_named_like_a_provider_gets_a_label_that_does_not_hide_it(
@@ -240,4 +240,4 @@ def test_a_folder_named_like_a_provider_gets_a_label_that_does_not_hide_it(
     folder = tmp_path / "dropbox"
     folder.mkdir()
     assert run("link", "local", str(folder)).exit_code == 0
-    assert [c["label"] for c in run_json("connections")] == ["dropbox 2"]
+    assert [c["label"] for c in run_json("connections")["connections"]] == ["dropbox 2"]

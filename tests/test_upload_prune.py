@@ -247,8 +247,8 @@ def test_newer_archives_that_fail_do_not_keep_sound_older_ones_out_of_retention(
     for broken in archives[-2:]:  # the two newest cut short: Fermentrack killed mid-write
         broken.write_bytes(broken.read_bytes()[:200])
     run("config", "set", "retention.keep_last", "2")
-    data = run_json("upload", str(src), "--to", f"local:{dest}", "--prune")
-    by_name = {Path(r["local_path"]).name: r for r in data}
+    data = run_json("upload", str(src), "--to", f"local:{dest}", "--prune")["uploads"]
+    by_name = {Path(r["path"]).name: r for r in data}
     assert [by_name[a.name]["status"] for a in archives] == [
         "skipped",
         "skipped",
@@ -258,5 +258,5 @@ def test_newer_archives_that_fail_do_not_keep_sound_older_ones_out_of_retention(
         "failed",
         "failed",
     ]
-    assert [r["local_path"] for r in data] == [str(a) for a in archives]  # in the given order
+    assert [r["path"] for r in data] == [str(a) for a in archives]  # in the given order
     assert stored(dest) == [a.name for a in archives[3:5]]
