@@ -125,6 +125,13 @@ class SourceChanged(BackupError):
     exit_code = ExitCode.FAILURE
 
 
+class UnknownProvider(UsageError):
+    """A linked connection whose provider this version does not have (a newer version
+    linked it, or the provider was removed)."""
+
+    code = "unknown_provider"
+
+
 class ProviderDisabled(BackupError):
     code = "provider_disabled"
     exit_code = ExitCode.USAGE

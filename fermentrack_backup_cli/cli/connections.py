@@ -63,6 +63,11 @@ def connections(ctx: typer.Context, json: bool = JSON) -> None:
         if row.store_changed:
             out.warn(f"connection {row.connection.label}: {row.store_changed[0]}")
             out.info(f"hint: {row.store_changed[1]}")
+        if why := row.label_hides:
+            out.warn(
+                f"connection {row.connection.label}: its label cannot be used with --to: {why}"
+            )
+            out.info(f"hint: name it by its id prefix (--to {row.connection.id[:8]})")
 
 
 def unlink(

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
 
 def _folder_help(spec: ProviderSpec) -> str:
     return (
-        f"Link a folder (USB stick, NAS mount) as a {spec.display_name} target.\n\n"
+        "Link a folder (USB stick, NAS mount) as a backup target.\n\n"
         "The filesystem it is on is recorded: later runs refuse it when the drive is not "
         "mounted. Linking a linked folder again records its filesystem anew.\n\n"
         f"Example: fermentrack-backup link {spec.id} /mnt/usb --label usb"

@@ -8,7 +8,7 @@ from typing import Any
 from .. import errors, providers
 from ..models import Connection
 from .status import store_changed
-from .targets import Targets, check_policy
+from .targets import Targets, check_policy, shadowed_reference
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,11 @@ class ConnectionRow:
     connection: Connection
     token_location: str | None  # the keyring backend or the token file, for messages
     store_changed: tuple[str, str] | None  # (problem, hint) when token_store changed since
+
+    @property
+    def label_hides(self) -> str | None:
+        """Why this (older) label hides another reference, or None."""
+        return shadowed_reference(self.connection.label)
 
     def to_json(self) -> dict[str, Any]:
         return {

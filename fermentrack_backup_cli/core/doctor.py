@@ -20,7 +20,7 @@ from ..models import Connection
 from ..paths import ensure_dir
 from .context import Context
 from .status import store_changed
-from .targets import check_policy
+from .targets import check_policy, shadowed_reference
 
 
 @dataclass(frozen=True)
@@ -67,6 +67,15 @@ def doctor_checks(config: str | None) -> list[Check]:
             return [*checks, _failed("history", exc)]
         for conn in conns:
             checks.append(_connection_check(ctx, conn))
+            if why := shadowed_reference(conn.label):
+                checks.append(
+                    Check(
+                        f"label {conn.label}",
+                        False,
+                        f"connection {conn.id[:8]}'s label cannot be used with --to: {why}",
+                        f"name it by its id prefix (--to {conn.id[:8]})",
+                    )
+                )
             if conn.token_store:
                 cron = _reporting(f"cron token {conn.label}", _cron_check(conn), ctx)
                 checks.append(cron or Check(f"cron token {conn.label}", True, "no token"))

@@ -11,7 +11,6 @@ prints or reads the terminal. Loading an OAuth provider may import its SDK.
 from __future__ import annotations
 
 import contextlib
-import re
 import threading
 import uuid
 from collections.abc import Callable
@@ -32,7 +31,7 @@ from ..auth.session import (
 from ..auth.tokens import TokenStore
 from ..models import Account, Connection
 from ..text import check_label, derived_label
-from .targets import Targets
+from .targets import Targets, shadowed_reference
 
 BROWSER_REDIRECT_HINT = (
     "if {provider} said the redirect URI is invalid, register exactly {uri} as a redirect "
@@ -69,6 +68,10 @@ def link_folder(
     """Link a folder, recording the filesystem it is on. Linking an already linked
     folder again (no --label, or its own) records its filesystem anew instead;
     returns the connection and whether it already existed."""
+    if label and (why := shadowed_reference(check_label(label))):
+        raise errors.UsageError(
+            f"the label {label!r} cannot be used: {why}", "choose another --label"
+        )
     found = providers.load(provider_id).link_folder(path)
     fields = {"device": found.device, "mount_point": found.mount_point}
     conns = targets.connections()
@@ -261,27 +264,11 @@ class Linker:
         return LinkResult(conn, False, False, location, cron)
 
 
-_ID_LIKE = re.compile(r"[0-9a-fA-F-]{4,}")
-
-
-def _shadows(label: str) -> str | None:
-    """Why a label would hide another reference (`--to dropbox`, `--to local:DIR`, an id
-    prefix), or None."""
-    if label in providers.ids():
-        return f"it is the name of a provider (`--to {label}` names that provider's connection)"
-    for spec in providers.specs():
-        if spec.ref_prefix and label.startswith(spec.ref_prefix):
-            return f"it starts like an ad-hoc target ({spec.ref_prefix}DIR)"
-    if _ID_LIKE.fullmatch(label):
-        return "it looks like a connection id (hex digits), which --to would also match"
-    return None
-
-
 def _explicit_label(label: str, others: list[Connection]) -> str:
     """A label the user chose: refused when taken (as `link local` does) or when it would
     hide another reference, never renamed."""
     label = check_label(label)
-    why = _shadows(label)
+    why = shadowed_reference(label)
     if why:
         raise errors.UsageError(
             f"the label {label!r} cannot be used: {why}", "choose another --label"
@@ -296,7 +283,7 @@ def _explicit_label(label: str, others: list[Connection]) -> str:
 def _unique_label(label: str, others: list[Connection]) -> str:
     taken = {c.label for c in others}
     candidate, n = label, 2
-    while candidate in taken or _shadows(candidate):
+    while candidate in taken or shadowed_reference(candidate):
         candidate, n = f"{label} {n}", n + 1
     return candidate
 

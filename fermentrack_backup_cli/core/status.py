@@ -12,13 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import errors, providers
+from .. import errors
 from ..config import Settings
 from ..models import Connection, RemoteFile, UploadRecord, is_archive_name, iso, parse_iso, utcnow
 from ..providers.base import Target
 from ..retention import backup_time, candidates, looks_real
 from ..store import Verifications
-from .targets import Targets, check_policy
+from .targets import Targets, check_policy, provider_of
 
 
 @dataclass
@@ -48,13 +48,12 @@ def store_changed(settings: Settings, conn: Connection) -> tuple[str, str] | Non
 def check(targets: Targets, conn: Connection, *, offline: bool) -> Health:
     health = Health()
     health.extra["last_verification"] = last_verification(targets.db.verifications, conn.id)
-    if offline and providers.get(conn.provider).network:
-        health.extra["checked"] = "offline"
-        return health
-    # (a connection that needs no network, a linked folder, is checked under --offline too:
-    # an unmounted stick must not look healthy)
     health.extra["checked"] = "offline" if offline else "online"
     try:
+        if offline and provider_of(conn).network:
+            return health
+        # (a connection that needs no network, a linked folder, is checked under --offline
+        # too: an unmounted stick must not look healthy)
         opened = targets.open_connection(conn, retry=check_policy())
         health.extra.update(opened.provider.check(opened.target))
         _check_storage(opened.target, health)

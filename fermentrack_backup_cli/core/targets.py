@@ -10,6 +10,7 @@ its connection needs_relink through one handler (`on_refused`).
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -44,6 +45,35 @@ def check_policy() -> RetryPolicy:
     """For one quick call per connection (status, doctor, unlink): two attempts, and done
     within CHECK_SECONDS whatever the server does (a trickle, a Retry-After of an hour)."""
     return RetryPolicy.bounded(2, CHECK_SECONDS, f"the {CHECK_SECONDS:g}s limit of a check")
+
+
+def provider_of(conn: Connection) -> providers.ProviderSpec:
+    """The spec of the provider `conn` was linked with; a clear error naming the
+    connection when this version does not know it."""
+    if conn.provider not in providers.ids():
+        raise errors.UnknownProvider(
+            f"connection {conn.label!r} uses provider {conn.provider!r}, which this version "
+            "of fermentrack-backup does not know",
+            "upgrade fermentrack-backup, or forget the connection with "
+            f"`fermentrack-backup unlink {conn.id[:8]}` (its history stays)",
+        )
+    return providers.get(conn.provider)
+
+
+_ID_LIKE = re.compile(r"[0-9a-fA-F-]{4,}")
+
+
+def shadowed_reference(label: str) -> str | None:
+    """Why a label would hide another reference (`--to dropbox`, `--to local:DIR`, an id
+    prefix), or None. New labels are refused for it; older ones are warned about."""
+    if label in providers.ids():
+        return f"it is the name of a provider (`--to {label}` names that provider's connection)"
+    for spec in providers.specs():
+        if spec.ref_prefix and label.startswith(spec.ref_prefix):
+            return f"it starts like an ad-hoc target ({spec.ref_prefix}DIR)"
+    if _ID_LIKE.fullmatch(label):
+        return "it looks like a connection id (hex digits), which --to would also match"
+    return None
 
 
 def _candidates(conns: list[Connection]) -> str:
@@ -101,12 +131,10 @@ class Targets:
             return conns[0]
         if not conns:
             adhoc = [s.ref_prefix for s in providers.specs() if s.ref_prefix]
+            ways = " or ".join(f"`{spec.link_command}`" for spec in providers.specs())
             raise errors.NotLinked(
                 "no connection is linked",
-                "link one with `fermentrack-backup link "
-                + " | ".join(providers.ids())
-                + "`"
-                + (f", or pass --to {adhoc[0]}DIR" if adhoc else ""),
+                f"link one with {ways}" + (f", or pass --to {adhoc[0]}DIR" if adhoc else ""),
             )
         raise errors.AmbiguousConnection(
             f"{len(conns)} connections are linked and no default is set",
@@ -171,7 +199,7 @@ class Targets:
         return self.open_connection(self.resolve(ref))
 
     def open_connection(self, conn: Connection, *, retry: RetryPolicy | None = None) -> Opened:
-        provider = providers.load(conn.provider)
+        provider = providers.load(provider_of(conn).id)
         target = provider.open(conn, self.env(conn, retry=retry))
         return Opened(target, conn.id, conn, provider)
 

@@ -40,6 +40,12 @@ class ProviderSpec:
     # from shell completion (a provider without it lists its files with no network or SDK)
     network: bool = False
 
+    @property
+    def link_command(self) -> str:
+        """How a user links one: `fermentrack-backup link local DIR`."""
+        folder = " DIR" if self.link == "folder" else ""
+        return f"fermentrack-backup link {self.id}{folder}"
+
 
 @dataclass(frozen=True)
 class Transfer:

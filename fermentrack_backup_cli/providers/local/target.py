@@ -78,12 +78,21 @@ def _remove_if_abandoned(path: Path) -> bool:
         os.close(fd)
 
 
+def _same_filesystem(a: Path, b: Path) -> bool:
+    try:
+        return a.stat().st_dev == b.stat().st_dev
+    except OSError:
+        return False
+
+
 def _case_sensitive(root: Path) -> bool:
-    """Whether names in `root` differ by case: look up its own name with the case swapped,
-    else create a probe file. A folder we cannot probe is taken as case-sensitive."""
+    """Whether names in `root` differ by case: look up its own name with the case swapped
+    in its parent when both are on one filesystem (a mount point's name lives on the
+    filesystem below it, not on the stick), else create a probe file inside it. A folder
+    we cannot probe is taken as case-sensitive."""
     name = root.name
     swapped = name.swapcase()
-    if name and swapped != name:
+    if name and swapped != name and _same_filesystem(root, root.parent):
         with contextlib.suppress(OSError):
             return not root.samefile(root.parent / swapped)
         return True
