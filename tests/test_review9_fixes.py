@@ -89,3 +89,14 @@ def test_linking_that_folder_again_with_that_label_is_refused(tmp_path: Path) ->
     assert result.exit_code == ExitCode.USAGE
     assert "cannot be used" in result.stderr
     assert "hint: choose another --label" in result.stderr
+
+
+def test_help_lists_commands_in_the_order_a_user_meets_them() -> None:
+    from fermentrack_backup_cli.cli.boundary import HELP_ORDER
+
+    text = run("--help").stdout
+    listed = [
+        line.split()[0] for line in text.split("Commands")[1].splitlines()[1:] if line.strip()
+    ]
+    listed = [name.strip("│ ") for name in listed if name.strip("│ ")]
+    assert [n for n in listed if n in HELP_ORDER] == list(HELP_ORDER)

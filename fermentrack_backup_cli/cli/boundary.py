@@ -91,8 +91,32 @@ def stray_os_error(exc: OSError) -> errors.BackupError:
     )
 
 
+HELP_ORDER = (
+    "providers",
+    "link",
+    "connections",
+    "unlink",
+    "upload",
+    "uploads",
+    "verify",
+    "remote",
+    "download",
+    "prune",
+    "status",
+    "doctor",
+    "config",
+)
+"""`--help` lists commands in the order a new user meets them (Typer would put the command
+groups `link`, `remote` and `config` last)."""
+
+
 class BoundaryGroup(TyperGroup):
     """The root command: runs every (sub)command inside the one error boundary."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        names = super().list_commands(ctx)
+        rank = {name: i for i, name in enumerate(HELP_ORDER)}
+        return sorted(names, key=lambda name: rank.get(name, len(rank)))
 
     def invoke(self, ctx: Any) -> Any:
         previous = signal.signal(signal.SIGTERM, _sigterm)
