@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .. import errors
+from ..bandwidth import Limiter
 from ..config import Key, Settings
 from ..models import Account, Connection, ProviderInfo, TokenGrant
 from ..retry import RetryPolicy
@@ -47,6 +48,8 @@ class Transfer:
 
     chunk_size_mib: int = 8
     parallel: int = 1
+    # the run's bandwidth limit, one bucket shared by every request of the run (None: off)
+    bwlimit: Limiter | None = None
 
 
 @dataclass
