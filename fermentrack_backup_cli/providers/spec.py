@@ -40,6 +40,8 @@ class ProviderSpec:
     # checking or listing a connection talks to a server: not under --offline, and not
     # from shell completion (a provider without it lists its files with no network or SDK)
     network: bool = False
+    # the import packages it needs at run time (doctor checks they have bytecode)
+    runtime_packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
