@@ -22,12 +22,14 @@ def doctor(ctx: typer.Context, json: bool = JSON) -> None:
     rt = runtime(ctx)
     out = rt.output(json=json)
     checks = doctor_checks(rt.config)
+    healthy = all(c.ok or c.warning for c in checks)
     if json:
-        out.data({"ok": all(c.ok for c in checks), "checks": [c.to_json() for c in checks]})
+        out.data({"ok": healthy, "checks": [c.to_json() for c in checks]})
     else:
         for c in checks:
-            out.line(f"ok: {c.name}: {c.detail}" if c.ok else f"FIX: {c.name}: {c.detail}")
+            mark = "ok" if c.ok else "WARN" if c.warning else "FIX"
+            out.line(f"{mark}: {c.name}: {c.detail}")
             if not c.ok and c.fix:
                 out.line(f"     fix: {c.fix}")
-    if not all(c.ok for c in checks):
+    if not healthy:
         raise typer.Exit(ExitCode.UNHEALTHY)

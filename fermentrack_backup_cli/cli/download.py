@@ -9,7 +9,7 @@ import typer
 from ..core.download import download as run_download
 from ..output import human_size
 from . import completion
-from .options import JSON, TO, max_duration_option
+from .options import JSON, TO, bwlimit_option, max_duration_option
 from .render import watching
 from .runtime import runtime
 
@@ -33,6 +33,7 @@ def download(
     force: bool = typer.Option(False, "--force", help="Replace an existing local file."),
     json: bool = JSON,
     max_duration: str | None = max_duration_option(),
+    bwlimit: str | None = bwlimit_option(),
 ) -> None:
     """Download (restore) a stored backup, checked against its content hash.
 
@@ -41,6 +42,7 @@ def download(
     rt = runtime(ctx)
     out = rt.output(json=json)
     rt.context.settings.override("upload.max_duration", max_duration)
+    rt.context.settings.override("upload.bwlimit", bwlimit)
     with watching(out) as watcher:
         result = run_download(rt.context.targets, name, to, output, force=force, watcher=watcher)
     if json:

@@ -126,3 +126,15 @@ def max_duration_option() -> Any:
         parser=config_option("upload.max_duration", "--max-duration 90m"),
         help="Give up the run after this (90m, 6h; default upload.max_duration).",
     )
+
+
+def bwlimit_option() -> Any:
+    """`--bwlimit`: the run's bandwidth limit across every request (upload.bwlimit)."""
+    return typer.Option(
+        None,
+        "--bwlimit",
+        metavar="RATE",
+        parser=config_option("upload.bwlimit", "--bwlimit 512k"),
+        help="Bandwidth limit of the run: 512k, 2M (KiB/MiB per second), off, or a timetable "
+        '"08:00,1M 23:00,off" (default upload.bwlimit).',
+    )

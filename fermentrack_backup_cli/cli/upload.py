@@ -17,7 +17,15 @@ from ..models import UploadResult
 from ..notify import pinging
 from ..output import Output, UploadReporter
 from ..retention import Policy
-from .options import JSON, QUIET, TO, config_option, max_duration_option, seconds_option
+from .options import (
+    JSON,
+    QUIET,
+    TO,
+    bwlimit_option,
+    config_option,
+    max_duration_option,
+    seconds_option,
+)
 from .render import show_prune
 from .runtime import runtime
 
@@ -116,6 +124,7 @@ def upload(
         help="Upload chunk size (multiple of 4, 4-148).",
     ),
     max_duration: str | None = max_duration_option(),
+    bwlimit: str | None = bwlimit_option(),
     notify_url: str | None = typer.Option(
         None,
         "--notify-url",
@@ -148,6 +157,7 @@ def upload(
     settings.override("upload.parallel", parallel)
     settings.override("upload.chunk_size_mib", chunk_size)
     settings.override("upload.max_duration", max_duration)
+    settings.override("upload.bwlimit", bwlimit)
     settings.override("notify.url", notify_url)
     settings.override("notify.style", notify_style)
     if strict and no_check:

@@ -112,6 +112,14 @@ CORE_KEYS: tuple[Key, ...] = (
     Key("upload.max_attempts", v.int_range(1, 100), 6, "attempts per request"),
     Key("upload.max_duration", v.duration, "6h", "give up a whole upload run after this"),
     Key(
+        "upload.bwlimit",
+        v.bwlimit,
+        "off",
+        "bandwidth limit of uploads and downloads: 512k, 2M (KiB/MiB per second), off, or a "
+        'timetable in local time like "08:00,1M 23:00,off"',
+        env="FERMENTRACK_BACKUP_BWLIMIT",
+    ),
+    Key(
         "notify.url",
         v.http_url,
         None,

@@ -150,3 +150,10 @@ def keep_within(value: Any) -> str:
             "d=days, h=hours)"
         ) from None
     return text
+
+
+def bwlimit(value: Any) -> str:
+    """A rate (`512k`, `2M`, `off`) or a timetable (`"08:00,1M 23:00,off"`), as rclone."""
+    from .. import bandwidth  # pure; deferred: config imports stay minimal
+
+    return bandwidth.normalize(plain_text(value))

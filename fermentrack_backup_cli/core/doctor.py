@@ -31,11 +31,18 @@ class Check:
     ok: bool
     detail: str
     fix: str | None = None
+    warning: bool = False  # a failed warning is shown with its fix but is not unhealthy
 
     def to_json(self) -> dict[str, Any]:
         # a passing check has nothing to fix, whatever fix text it was built with
         fix = None if self.ok else self.fix
-        return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": fix}
+        return {
+            "check": self.name,
+            "ok": self.ok,
+            "detail": self.detail,
+            "fix": fix,
+            "warning": self.warning,
+        }
 
 
 def _failed(name: str, exc: errors.BackupError) -> Check:
@@ -47,6 +54,7 @@ def doctor_checks(config: str | None) -> list[Check]:
     version = ".".join(map(str, sys.version_info[:3]))
     supported = sys.version_info >= (3, 11)
     checks = [Check("python", supported, f"Python {version}", None if supported else "use 3.11+")]
+    checks.append(bytecode_check())
     try:
         ctx = Context.create(config)
     except errors.BackupError as exc:
@@ -82,6 +90,16 @@ def doctor_checks(config: str | None) -> list[Check]:
     finally:
         ctx.close()
     return checks
+
+
+def bytecode_check() -> Check:
+    """Warn when this package or a provider's SDK recompiles on every run."""
+    from . import bytecode
+
+    names = [__package__.partition(".")[0] if __package__ else "fermentrack_backup_cli"]
+    names += [name for spec in providers.specs() for name in spec.runtime_packages]
+    ok, detail = bytecode.check(names)
+    return Check("bytecode", ok, detail, bytecode.FIX, warning=True)
 
 
 def _reporting(name: str, check: Callable[[Context], Check | None], ctx: Context) -> Check | None:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import contenthash, errors
+from .. import bandwidth, contenthash, errors
+from ..bandwidth import Limiter
 from ..contenthash import ContentHasher
 from ..fsutil import TEMP_PREFIX, blame, fsync_dir, name_digest, same_file
 from ..models import RemoteFile
@@ -144,9 +145,15 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def _fetch(
-    target: Target, meta: RemoteFile, fd: int, hasher: ContentHasher, watcher: Watcher
+    target: Target,
+    meta: RemoteFile,
+    fd: int,
+    hasher: ContentHasher,
+    watcher: Watcher,
+    limiter: Limiter | None = None,
 ) -> None:
-    """Write the stored bytes from `hasher.size` on into the partial, feeding `hasher`."""
+    """Write the stored bytes from `hasher.size` on into the partial, feeding `hasher`;
+    read at the pace of the run's bandwidth limit (`limiter`), whatever the target."""
     watcher.started(meta.name, meta.size, hasher.size)
     try:
         if hasher.size >= meta.size:
@@ -158,7 +165,7 @@ def _fetch(
             with target.open_read(meta.name, hasher.size) as stream:
                 while True:
                     with blame("read", meta.path):
-                        block = stream.read(CHUNK)
+                        block = bandwidth.read(stream, CHUNK, limiter)
                     if not block:
                         break
                     _write_all(fd, block)
@@ -190,14 +197,19 @@ def _place(part: Path, fd: int, dest: Path, force: bool) -> None:
 
 
 def _download_to(
-    target: Target, meta: RemoteFile, part: Path, watcher: Watcher, retry: RetryPolicy
+    target: Target,
+    meta: RemoteFile,
+    part: Path,
+    watcher: Watcher,
+    retry: RetryPolicy,
+    limiter: Limiter | None = None,
 ) -> tuple[int, ContentHasher, int | None]:
     """Fill the partial with the stored bytes and check them; returns its open fd, the
     hasher and the offset resumed from."""
     fd = _open_partial(part)
     try:
         _hold(fd, part, meta.name)
-        hasher, resumed = _fill(target, meta, part, fd, watcher, retry)
+        hasher, resumed = _fill(target, meta, part, fd, watcher, retry, limiter)
     except BaseException:
         os.close(fd)
         raise
@@ -205,7 +217,13 @@ def _download_to(
 
 
 def _fill(
-    target: Target, meta: RemoteFile, part: Path, fd: int, watcher: Watcher, retry: RetryPolicy
+    target: Target,
+    meta: RemoteFile,
+    part: Path,
+    fd: int,
+    watcher: Watcher,
+    retry: RetryPolicy,
+    limiter: Limiter | None,
 ) -> tuple[ContentHasher, int | None]:
     """A broken body is continued by the run's retry policy (within its deadline); a
     resumed partial that does not match is retried from zero."""
@@ -215,7 +233,7 @@ def _fill(
         resumed = hasher.size or None
 
         def attempt(hasher: ContentHasher = hasher) -> None:
-            _fetch(target, meta, fd, hasher, watcher)
+            _fetch(target, meta, fd, hasher, watcher, limiter)
 
         retry.call(attempt, f"downloading {meta.name}")
         matches = hasher.size == meta.size and expected in (None, hasher.hexdigest())
@@ -258,7 +276,7 @@ def download(
     with blame("write", dest):
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, hasher, resumed = _download_to(
-            target, meta, part, watcher or NullWatcher(), targets.retry_policy()
+            target, meta, part, watcher or NullWatcher(), targets.retry_policy(), targets.limiter()
         )
         try:
             if meta.modified is not None:

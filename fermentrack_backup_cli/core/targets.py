@@ -14,7 +14,8 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .. import errors, providers
+from .. import bandwidth, errors, providers
+from ..bandwidth import Limiter
 from ..config import Settings, parse_duration
 from ..fsutil import FileLock
 from ..models import Connection
@@ -86,6 +87,7 @@ class Targets:
         self.dirs = dirs
         self.db = db
         self.started = started
+        self._limiter: tuple[Limiter | None] | None = None
 
     # references -----------------------------------------------------------------
 
@@ -173,6 +175,13 @@ class Targets:
 
         return open_store(kind, self.dirs.token_file)
 
+    def limiter(self) -> Limiter | None:
+        """The run's bandwidth limit (`upload.bwlimit`): one bucket for every target and
+        request of the run, made once."""
+        if self._limiter is None:
+            self._limiter = (bandwidth.limiter(str(self.settings.get("upload.bwlimit"))),)
+        return self._limiter[0]
+
     def env(self, conn: Connection | None, *, retry: RetryPolicy | None = None) -> TargetEnv:
         policy = retry or self.retry_policy()
         tokens: TokenStore | None = None
@@ -187,6 +196,7 @@ class Targets:
         transfer = Transfer(
             chunk_size_mib=int(self.settings.get("upload.chunk_size_mib")),
             parallel=int(self.settings.get("upload.parallel")),
+            bwlimit=self.limiter(),
         )
         return TargetEnv(self.settings, policy, tokens, resume, transfer)
 

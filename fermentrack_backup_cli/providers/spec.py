@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .. import errors
+from ..bandwidth import Limiter
 from ..config import Key, Settings
 from ..models import Account, Connection, ProviderInfo, TokenGrant
 from ..retry import RetryPolicy
@@ -39,6 +40,8 @@ class ProviderSpec:
     # checking or listing a connection talks to a server: not under --offline, and not
     # from shell completion (a provider without it lists its files with no network or SDK)
     network: bool = False
+    # the import packages it needs at run time (doctor checks they have bytecode)
+    runtime_packages: tuple[str, ...] = ()
 
     @property
     def link_command(self) -> str:
@@ -53,6 +56,8 @@ class Transfer:
 
     chunk_size_mib: int = 8
     parallel: int = 1
+    # the run's bandwidth limit, one bucket shared by every request of the run (None: off)
+    bwlimit: Limiter | None = None
 
 
 @dataclass

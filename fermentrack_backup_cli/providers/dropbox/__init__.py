@@ -29,6 +29,7 @@ SPEC = ProviderSpec(
     link="oauth",
     uses_tokens=True,
     network=True,
+    runtime_packages=("dropbox",),
     config_keys=(
         Key(
             "dropbox.app_key",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import dropbox
 
 from ... import __version__
+from ...bandwidth import Limiter
 from ...retry import Deadline
 from .transport import deadline_session
 
@@ -33,8 +34,10 @@ def make_client(
     ca_certs: str | None = None,
     timeout: float = TIMEOUT_S,
     deadline: Deadline | None = None,
+    limiter: Limiter | None = None,
 ) -> dropbox.Dropbox:
-    """`timeout`: the longest wait for one packet; `deadline`: when every request ends."""
+    """`timeout`: the longest wait for one packet; `deadline`: when every request ends;
+    `limiter`: the run's bandwidth limit for request bodies."""
     return dropbox.Dropbox(
         oauth2_refresh_token=creds.refresh_token,
         app_key=creds.app_key,
@@ -42,7 +45,7 @@ def make_client(
         max_retries_on_error=0,  # our RetryPolicy retries, bounded
         max_retries_on_rate_limit=0,  # the SDK's default (None) retries 429 forever
         timeout=timeout,
-        session=deadline_session(deadline, ca_certs),
+        session=deadline_session(deadline, ca_certs, limiter),
         auto_content_hash=False,  # we always send our own hash, computed once per block
         user_agent=f"fermentrack-backup/{__version__}",
     )

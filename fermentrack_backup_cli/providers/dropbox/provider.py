@@ -92,7 +92,10 @@ class DropboxProvider(Provider):
             )
         retry = replace(env.retry, service=self.spec.display_name)
         client = make_client(
-            Credentials(key, secret, token), ca_certs=ca_certs(), deadline=retry.deadline
+            Credentials(key, secret, token),
+            ca_certs=ca_certs(),
+            deadline=retry.deadline,
+            limiter=env.transfer.bwlimit,
         )
         return DropboxTarget(
             client,

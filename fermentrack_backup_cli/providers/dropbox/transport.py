@@ -14,6 +14,11 @@ The sockets are found through the connection class: the pool manager (and a
 proxy manager, for HTTPS_PROXY) builds its HTTPS pools with a connection class
 that registers itself with the session's `_Sockets` when it connects. A SOCKS
 proxy keeps its own connection classes: there only the clipped timeouts apply.
+
+With a bandwidth limit (`bandwidth.Limiter`, the run's one bucket), every request body
+is handed to urllib3 as a `ThrottledBody`: sent piece by piece at the limiter's pace,
+with the Content-Length the SDK's bytes already set. Downloads are paced where their
+bodies are read (core.download).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.poolmanager import ProxyManager
 from urllib3.util.timeout import Timeout
 
+from ...bandwidth import Limiter, ThrottledBody
 from ...retry import Deadline
 
 POOL_MAXSIZE = 16  # --parallel is at most 16
@@ -131,8 +137,11 @@ def _pool_classes(sockets: _Sockets) -> dict[str, type[HTTPConnectionPool]]:
 class DeadlineAdapter(HTTPAdapter):
     """An HTTPS adapter whose requests end by `deadline` (None: only the SDK's timeout)."""
 
-    def __init__(self, deadline: Deadline | None, ca_certs: str | None) -> None:
+    def __init__(
+        self, deadline: Deadline | None, ca_certs: str | None, limiter: Limiter | None = None
+    ) -> None:
         self.deadline = deadline
+        self.limiter = limiter
         self._ca_certs = ca_certs
         self._sockets = _Sockets()
         self._pools = _pool_classes(self._sockets)
@@ -168,7 +177,10 @@ class DeadlineAdapter(HTTPAdapter):
         cert: Any = None,
         proxies: dict[str, str] | None = None,
     ) -> requests.Response:
-        return super().send(request, stream, self.clip(timeout), verify, cert, proxies)
+        timeout = self.clip(timeout)
+        if self.limiter is not None and isinstance(request.body, bytes) and request.body:
+            request.body = ThrottledBody(request.body, self.limiter)  # type: ignore[assignment]
+        return super().send(request, stream, timeout, verify, cert, proxies)
 
     def clip(self, timeout: Any) -> Any:
         """(connect, read) timeouts that end by the deadline; none left: fail now."""
@@ -190,9 +202,12 @@ def _at_most(value: Any, left: float) -> float:
     return min(float(value), left) if isinstance(value, int | float) else left
 
 
-def deadline_session(deadline: Deadline | None, ca_certs: str | None) -> requests.Session:
-    """A session like the SDK's own (`pinned_session`), bounded by `deadline`."""
+def deadline_session(
+    deadline: Deadline | None, ca_certs: str | None, limiter: Limiter | None = None
+) -> requests.Session:
+    """A session like the SDK's own (`pinned_session`), bounded by `deadline`, its
+    request bodies paced by `limiter`."""
     session = requests.Session()
     session.verify = ca_certs if ca_certs is not None else True
-    session.mount("https://", DeadlineAdapter(deadline, ca_certs))
+    session.mount("https://", DeadlineAdapter(deadline, ca_certs, limiter))
     return session

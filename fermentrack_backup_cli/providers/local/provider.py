@@ -23,7 +23,9 @@ class LocalProvider(Provider):
         if not conn.location:
             raise errors.UsageError(f"connection {conn.label} names no folder", None)
         folder = check_folder(Path(conn.location), conn.filesystem)
-        return LocalTarget(folder, env.remote_folder, self.spec.id, env.retry.deadline)
+        return LocalTarget(
+            folder, env.remote_folder, self.spec.id, env.retry.deadline, env.transfer.bwlimit
+        )
 
     def _folder(self, ref: str) -> Path:
         text = ref.removeprefix(self.prefix)
@@ -46,7 +48,9 @@ class LocalProvider(Provider):
                 if not folder.is_dir():
                     folder.mkdir(mode=0o755, parents=True, exist_ok=True)  # runs may race
         folder = check_folder(folder)
-        target = LocalTarget(folder, env.remote_folder, self.spec.id, env.retry.deadline)
+        target = LocalTarget(
+            folder, env.remote_folder, self.spec.id, env.retry.deadline, env.transfer.bwlimit
+        )
         return target, f"{self.prefix}{folder}"
 
     def adhoc_id(self, ref: str) -> str:

@@ -24,7 +24,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import BinaryIO
 
-from ... import contenthash, errors
+from ... import bandwidth, contenthash, errors
+from ...bandwidth import Limiter
 from ...contenthash import BLOCK_SIZE, ContentHasher, hash_file
 from ...fsutil import TEMP_NAME, blame, create_temp, fsync_dir, os_error, same_file
 from ...models import RemoteFile
@@ -133,12 +134,18 @@ def check_source_identity(source: SourceFile, fd: int) -> None:
 
 class LocalTarget:
     def __init__(
-        self, root: Path, remote_folder: str, provider_id: str, deadline: Deadline | None = None
+        self,
+        root: Path,
+        remote_folder: str,
+        provider_id: str,
+        deadline: Deadline | None = None,
+        limiter: Limiter | None = None,
     ) -> None:
         self.provider_id = provider_id
         self.root = root
         self.folder = root.joinpath(*[p for p in remote_folder.split("/") if p])
         self.deadline = deadline  # the run's time budget: a copy stops between blocks
+        self.limiter = limiter  # the run's bandwidth limit: a NAS mount is a shared link
 
     @cached_property
     def capabilities(self) -> Capabilities:
@@ -290,7 +297,7 @@ class LocalTarget:
                 if self.deadline is not None and self.deadline.expired():
                     raise self.deadline.used_up(f"copying {source.name}")
                 with blame("read", source.path):
-                    block = src.read(COPY_BUFFER)
+                    block = bandwidth.read(src, COPY_BUFFER, self.limiter)
                 if not block:
                     break
                 with blame("write", final):
