@@ -14,9 +14,11 @@ from __future__ import annotations
 import errno
 import gzip
 import lzma
+import tempfile
 from collections.abc import Callable
-from typing import IO, Any, BinaryIO, Final
+from typing import IO, Any, BinaryIO, Final, Protocol
 
+from .. import errors
 from ..contenthash import ContentHasher
 
 CHUNK_SIZE: Final = 1024 * 1024
@@ -50,16 +52,41 @@ class UnderlyingIOError(Exception):
         self.original = original
 
 
+class Hasher(Protocol):
+    size: int
+
+    def update(self, data: bytes | bytearray | memoryview) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+class SizeCounter:
+    """A Hasher that only counts: for a check fused into an upload, whose engine hashes."""
+
+    def __init__(self) -> None:
+        self.size = 0
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        self.size += len(data)
+
+    def hexdigest(self) -> str:
+        return ""
+
+
+def new_hasher(hashing: bool) -> Hasher:
+    return ContentHasher() if hashing else SizeCounter()
+
+
 class HashingReader:
     """Sequential reader over the caller's stream that feeds a ContentHasher.
 
     `sniff` reads the first bytes and keeps them to be returned again by `read`.
     """
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, hasher: Hasher | None = None) -> None:
         self._raw = raw
         self._pending = b""
-        self.hasher = ContentHasher()
+        self.hasher: Hasher = hasher if hasher is not None else ContentHasher()
         self.eof = False
 
     def _raw_read(self, n: int) -> bytes:
@@ -112,12 +139,12 @@ class SeekHashingReader:
     read about once (zip's central directory, read first, is read again at the end).
     """
 
-    def __init__(self, raw: IO[bytes]) -> None:
+    def __init__(self, raw: IO[bytes], hasher: Hasher | None = None) -> None:
         self._raw = raw
         self._base = self._call(raw.tell)
         self._pos = 0
         self._hashed = 0
-        self.hasher = ContentHasher()
+        self.hasher: Hasher = hasher if hasher is not None else ContentHasher()
 
     @staticmethod
     def _call(fn: Any, *args: Any) -> Any:
@@ -179,6 +206,8 @@ class SeekHashingReader:
 
     def finish(self) -> int:
         """Hash the rest of the file; returns the file's size."""
+        if isinstance(self.hasher, SizeCounter):  # nothing to hash: no need to read it
+            return int(self._call(self._raw.seek, 0, 2)) - int(self._base)
         self._call(self._raw.seek, self._base + self._hashed)
         while data := self._call(self._raw.read, CHUNK_SIZE):
             self.hasher.update(data)
@@ -298,3 +327,19 @@ class TailReader:
         if seen <= 0:
             return None
         return not nonzero
+
+
+def spool_error(exc: OSError) -> errors.BackupError:
+    """The error for a failed write of the temporary copy a zip check of a stream needs."""
+    where = tempfile.gettempdir()
+    if exc.errno == errno.ENOSPC:
+        return errors.InsufficientSpace(
+            f"no space left in the temporary folder {where} to check a zip archive "
+            "(zip needs its whole file to be read)",
+            "free space there, or point TMPDIR at a folder with room for the archive",
+        )
+    return errors.BackupError(
+        f"cannot write the temporary copy a zip check needs in {where}: {exc.strerror or exc}",
+        "point TMPDIR at a writable folder with room for the archive",
+        code="spool_failed",
+    )

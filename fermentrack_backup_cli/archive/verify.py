@@ -38,7 +38,6 @@ verifying a remote zip can check `needs_seek(fmt)` to decide how to provide the 
 
 from __future__ import annotations
 
-import errno
 import gzip
 import stat
 import tarfile
@@ -70,6 +69,8 @@ from .readers import (
     TailReader,
     UnderlyingIOError,
     XzReader,
+    new_hasher,
+    spool_error,
 )
 from .zipcheck import ZipOverlap, check_zip_directory, check_zip_layout
 
@@ -215,25 +216,28 @@ def _describe(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- public
 
 
-def verify_stream(stream: BinaryIO, name: str, *, size: int | None = None) -> ArchiveReport:
+def verify_stream(
+    stream: BinaryIO, name: str, *, size: int | None = None, hashing: bool = True
+) -> ArchiveReport:
     """Verify the archive read from `stream` (named `name`, which decides the format).
 
     The stream is read to its end once; `size`, when given, is the expected byte count
     (a mismatch is reported as corrupt). Content problems are reported, never raised;
-    errors raised by `stream` itself propagate unchanged.
+    errors raised by `stream` itself propagate unchanged. Without `hashing` the report's
+    content hash is "" (an upload engine hashes the same bytes itself).
     """
     fmt = archive_format(name)
     f = Findings()
     try:
         if fmt is None:
-            reader = HashingReader(stream)
+            reader = HashingReader(stream, new_hasher(hashing))
             reader.drain()
             f.add(NOT_AN_ARCHIVE, f"not an archive: {name!r} is not .tar.xz, .tar.gz/.tgz or .zip")
             total, digest = reader.size, reader.hasher.hexdigest()
         elif fmt == "zip":
-            total, digest = _verify_zip(f, stream)
+            total, digest = _verify_zip(f, stream, hashing)
         else:
-            reader = HashingReader(stream)
+            reader = HashingReader(stream, new_hasher(hashing))
             try:
                 if _sniff(f, reader.sniff(8), fmt):
                     _scan_tar(f, reader, fmt)
@@ -308,22 +312,22 @@ def _zip_problem(f: Findings, exc: Exception) -> None:
         f.add(CORRUPT, f"corrupt archive: {_describe(exc)}")
 
 
-def _verify_zip(f: Findings, stream: BinaryIO) -> tuple[int, str]:
+def _verify_zip(f: Findings, stream: BinaryIO, hashing: bool) -> tuple[int, str]:
     try:
         seekable = bool(stream.seekable())
     except Exception:
         seekable = False
     if seekable:
-        return _verify_zip_seekable(f, stream)
+        return _verify_zip_seekable(f, stream, hashing)
     # Not seekable (a download, a pipe): copy into a spooled temporary file, hashing the
     # bytes on the way, then verify the copy.
-    reader = HashingReader(stream)
+    reader = HashingReader(stream, new_hasher(hashing))
     with tempfile.SpooledTemporaryFile(max_size=SPOOL_MAX_MEMORY) as spool:
         while data := reader.read(CHUNK_SIZE):
             try:
                 spool.write(data)
             except OSError as exc:  # this machine's temp dir, not the archive
-                raise _spool_error(exc) from None
+                raise spool_error(exc) from None
         spool.seek(0)
         try:
             if _sniff(f, spool.read(4), "zip"):
@@ -334,23 +338,8 @@ def _verify_zip(f: Findings, stream: BinaryIO) -> tuple[int, str]:
     return reader.size, reader.hasher.hexdigest()
 
 
-def _spool_error(exc: OSError) -> errors.BackupError:
-    where = tempfile.gettempdir()
-    if exc.errno == errno.ENOSPC:
-        return errors.InsufficientSpace(
-            f"no space left in the temporary folder {where} to check a zip archive "
-            "(zip needs its whole file to be read)",
-            "free space there, or point TMPDIR at a folder with room for the archive",
-        )
-    return errors.BackupError(
-        f"cannot write the temporary copy a zip check needs in {where}: {exc.strerror or exc}",
-        "point TMPDIR at a writable folder with room for the archive",
-        code="spool_failed",
-    )
-
-
-def _verify_zip_seekable(f: Findings, stream: BinaryIO) -> tuple[int, str]:
-    view = SeekHashingReader(stream)
+def _verify_zip_seekable(f: Findings, stream: BinaryIO, hashing: bool) -> tuple[int, str]:
+    view = SeekHashingReader(stream, new_hasher(hashing))
     try:
         if _sniff(f, view.read(4), "zip"):
             size = view.seek(0, 2)
@@ -364,7 +353,7 @@ def _verify_zip_seekable(f: Findings, stream: BinaryIO) -> tuple[int, str]:
     return total, view.hasher.hexdigest()
 
 
-def verify_file(path: Path) -> ArchiveReport:
+def verify_file(path: Path, *, hashing: bool = True) -> ArchiveReport:
     """Verify a local archive, reading it exactly once.
 
     Raises NotFound, PermissionDenied or UsageError (a directory) when the file cannot
@@ -392,7 +381,7 @@ def verify_file(path: Path) -> ArchiveReport:
         raise errors.BackupError(f"cannot open {path}: {exc.strerror or exc}") from exc
     with fh:
         try:
-            return verify_stream(fh, str(path))
+            return verify_stream(fh, str(path), hashing=hashing)
         except OSError as exc:
             raise errors.BackupError(
                 f"error reading {path}: {exc.strerror or exc}", code="io_error"

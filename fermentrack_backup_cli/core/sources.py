@@ -56,6 +56,13 @@ def check_archive(path: Path) -> ArchiveReport:
     from ..archive import verify_file  # deferred: tarfile/lzma/zipfile
 
     report = verify_file(path)
+    refuse_damaged(path, report)
+    assert report.content_hash is not None
+    return report
+
+
+def refuse_damaged(path: Path, report: ArchiveReport) -> None:
+    """Raise the error (exit 5) for an archive the check found damaged."""
     if not report.ok:
         problem = "; ".join(report.problems) or "unreadable"
         error = (
@@ -73,8 +80,6 @@ def check_archive(path: Path) -> ArchiveReport:
             hint,
             code=report.error_code or error.code,
         )
-    assert report.content_hash is not None
-    return report
 
 
 def check_layout(path: Path, report: ArchiveReport, *, strict: bool) -> tuple[str, ...]:

@@ -8,14 +8,12 @@ the policy would delete as soon as it was stored is not uploaded: "outside reten
 
 from __future__ import annotations
 
-import logging
+import contextlib
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 from .. import contenthash, errors
 from ..contenthash import hash_file
@@ -24,57 +22,15 @@ from ..models import RemoteFile, UploadResult
 from ..providers.base import SourceFile
 from ..retention import Policy
 from ..store import Database
+from .fused import ArchiveCheck, check_archive
 from .prune import outside_retention
-from .sources import check_archive, check_layout, expand_paths
+from .reporting import GuardedReporter, Reporter
+from .sources import expand_paths
 from .targets import Opened, Targets
 
+__all__ = ["Reporter", "UploadOptions", "Uploader", "upload"]
+
 OUTSIDE_RETENTION = "outside retention"
-
-log = logging.getLogger(__name__)
-
-
-class Reporter(Protocol):
-    """How an upload tells the outside world what it does (output.py implements it)."""
-
-    def file_started(self, name: str, size: int) -> None: ...
-
-    def advance(self, nbytes: int) -> None: ...
-
-    def file_done(self, result: UploadResult) -> None: ...
-
-    def warning(self, name: str, text: str) -> None: ...
-
-
-class GuardedReporter:
-    """A reporter whose I/O failures (a closed stdout, a hung-up terminal) are logged and
-    dropped: they are output problems, never the archive's, and must not stop a run."""
-
-    def __init__(self, inner: Reporter) -> None:
-        self.inner = inner
-
-    def file_started(self, name: str, size: int) -> None:
-        with _output_errors_dropped():
-            self.inner.file_started(name, size)
-
-    def advance(self, nbytes: int) -> None:
-        with _output_errors_dropped():
-            self.inner.advance(nbytes)
-
-    def file_done(self, result: UploadResult) -> None:
-        with _output_errors_dropped():
-            self.inner.file_done(result)
-
-    def warning(self, name: str, text: str) -> None:
-        with _output_errors_dropped():
-            self.inner.warning(name, text)
-
-
-@contextmanager
-def _output_errors_dropped() -> Iterator[None]:
-    try:
-        yield
-    except (OSError, ValueError):  # ValueError: a write to a closed stream
-        log.debug("a progress report could not be shown", exc_info=True)
 
 
 @dataclass(frozen=True)
@@ -323,19 +279,6 @@ class Uploader:
                     f"{existing.path} already exists with different content",
                     "pass --overwrite to replace it (the stored copy will be lost)",
                 )
-        if self.options.check:
-            with blame("read", path):
-                report = check_archive(path)
-            warnings = check_layout(path, report, strict=self.options.strict)
-            checked = report.content_hash
-            if local_hash not in (None, checked):
-                raise errors.SourceChanged(
-                    f"{path} changed while it was being checked; nothing was stored",
-                    "wait until Fermentrack has finished writing the backup, then run again",
-                )
-            local_hash = checked
-            for warning in warnings:
-                self.reporter.warning(path.name, warning)
         with blame("read", path):
             source = SourceFile.from_path(path, local_hash)
         record = self.record = attempts.finish(
@@ -344,10 +287,26 @@ class Uploader:
         self._check_space(source, existing)
         record = self.record = attempts.finish(record, "uploading", content_hash=local_hash)
         self.reporter.file_started(path.name, source.size)
-        with blame("read", path):  # what a target lets through is from reading the source
-            stored = self.target.upload(
-                source, overwrite=self.options.overwrite, progress=self.reporter.advance
-            )
+        # the check reads the bytes the upload reads: one pass (a damaged archive found
+        # during the upload is not committed; the check's error says so, exit 5)
+        check: ArchiveCheck | None = None
+        try:
+            with blame("read", path):  # what a target lets through is from reading the source
+                check = check_archive(path) if self.options.check else None
+                if check is not None:
+                    check.strict = self.options.strict
+                stored = self.target.upload(
+                    source,
+                    overwrite=self.options.overwrite,
+                    progress=self.reporter.advance,
+                    check=check,
+                )
+        finally:
+            if check is not None:
+                with contextlib.suppress(Exception):  # its own error is already raised
+                    check.abort()
+        for warning in check.warnings if check is not None else ():
+            self.reporter.warning(path.name, warning)
         attempts.finish(
             record,
             "completed",

@@ -28,6 +28,20 @@ def no_progress(_: int) -> None:
     return None
 
 
+class Check(Protocol):
+    """A check of the archive fused into its upload: fed the bytes the upload reads, in
+    file order, each byte once. A target calls `finish` before it commits the stored
+    copy: it raises (a BackupError) when the archive is damaged, and then nothing is
+    committed (a session is abandoned, a temp file removed). `abort` ends a check whose
+    upload failed."""
+
+    def feed(self, data: bytes | memoryview) -> None: ...
+
+    def finish(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 @dataclass(frozen=True)
 class SourceFile:
     """A local archive about to be uploaded, with the identity taken before reading."""
@@ -190,9 +204,15 @@ class Target(Protocol):
     def stat(self, name: str) -> RemoteFile | None: ...
 
     def upload(
-        self, source: SourceFile, *, overwrite: bool, progress: Progress = no_progress
+        self,
+        source: SourceFile,
+        *,
+        overwrite: bool,
+        progress: Progress = no_progress,
+        check: Check | None = None,
     ) -> Stored:
-        """Store `source` as `source.name`; check the stored copy's size and hash."""
+        """Store `source` as `source.name`; check the stored copy's size and hash. With
+        `check`, feed it every byte read and commit only when its `finish` passes."""
         ...
 
     def open_read(self, name: str, offset: int = 0) -> BinaryIO:

@@ -1,16 +1,16 @@
 """The chunk plan and the block reader: each byte read once, each 4 MiB block hashed once.
 
 `plan_chunks` cuts a file into upload chunks that end on 4 MiB block boundaries (or at
-the end); `BlockReader` reads a chunk with one `pread`, hashes each of its blocks once,
-and derives the chunk's content hash and, in the end, the whole file's from the same
-block digests.
+the end); `BlockReader` reads a chunk with one `pread`, hashes each of its blocks once
+(handing it, once, to a sink: the archive check fused into the upload), and derives the
+chunk's content hash and, in the end, the whole file's from the same block digests.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from ... import errors
 from ...contenthash import BLOCK_SIZE, combine
@@ -59,8 +59,15 @@ def _pread(fd: int, start: int, end: int, source: SourceFile) -> bytes:
 class BlockReader:
     """Reads byte ranges of the source and keeps the digest of every 4 MiB block."""
 
-    def __init__(self, fd: int, source: SourceFile, digests: bytes = b"") -> None:
+    def __init__(
+        self,
+        fd: int,
+        source: SourceFile,
+        digests: bytes = b"",
+        sink: Callable[[memoryview], None] | None = None,
+    ) -> None:
         self.fd = fd
+        self.sink = sink  # given every byte once, in file order, as it is hashed
         self.source = source
         self.size = source.size
         self.digests = [digests[i : i + 32] for i in range(0, len(digests), 32)]
@@ -75,6 +82,8 @@ class BlockReader:
             block_end = min(self.hashed_to + BLOCK_SIZE, end)
             block = view[self.hashed_to - low : block_end - low]
             self.digests.append(hashlib.sha256(block).digest())
+            if self.sink is not None:
+                self.sink(block)
             self.hashed_to = block_end
         if start % BLOCK_SIZE == 0:
             first = start // BLOCK_SIZE

@@ -43,21 +43,26 @@ SESSION_LIFETIME_S = 7 * 24 * 3600 - 3600  # Dropbox keeps sessions 7 days; keep
 
 
 def upload_file(job: Job) -> Stored:
-    """Upload `job.source`; resume a recorded session of the same unchanged file."""
+    """Upload `job.source`; resume a recorded session of the same unchanged file.
+
+    One `BlockReader` serves every session tried for the file: the bytes it has hashed
+    (and fed to the check) are never hashed or fed again."""
     with job.source.path.open("rb") as handle:
         fd = handle.fileno()
         job.check_unchanged(fd)
         if job.source.size <= job.chunk_size:
-            reader = BlockReader(fd, job.source)
+            reader = BlockReader(fd, job.source, sink=job.sink())
             return _verified(job, reader, _upload_small(job, fd, reader), None)
         resumed = _resume_point(job)
-        if resumed is not None and not _prefix_unchanged(fd, resumed[0].digests):
-            job.store.drop(job.remote_path)  # same size and mtime, other bytes (cp -p)
-            resumed = None
+        reader = BlockReader(fd, job.source, sink=job.sink())
+        if resumed is not None:
+            reader = _prefix_reader(job, fd, resumed[0].digests)
+            if len(reader.digests) * 32 < len(resumed[0].digests):
+                job.store.drop(job.remote_path)  # same size and mtime, other bytes (cp -p)
+                resumed = None
         if resumed is not None:
             record, offset = resumed
             job.created = record.created
-            reader = BlockReader(fd, job.source, record.digests)
             try:
                 md = _run_session(job, fd, reader, record.session_id, record.kind, offset)
                 return _verified(job, reader, md, offset)
@@ -66,7 +71,6 @@ def upload_file(job: Job) -> Stored:
             except errors.SourceChanged:
                 job.store.drop(job.remote_path)
                 raise
-        reader = BlockReader(fd, job.source)
         job.created = 0.0
         kind = CONCURRENT if job.parallel > 1 else SEQUENTIAL
         try:
@@ -77,19 +81,27 @@ def upload_file(job: Job) -> Stored:
         return _verified(job, reader, md, None)
 
 
-def _prefix_unchanged(fd: int, digests: bytes) -> bool:
-    """Whether the blocks the server already holds are still the file's first blocks.
+def _prefix_reader(job: Job, fd: int, digests: bytes) -> BlockReader:
+    """A reader that has hashed the blocks the server already holds, as far as they are
+    still the file's first blocks.
 
     Size and mtime can survive a rewrite (`cp -p`, `rsync -t`); resuming onto the old
     bytes would commit a torn file. This reads the acknowledged prefix a second time,
-    only when resuming.
+    only when resuming; the blocks that match are fed to the check, so a new session
+    started after a mismatch goes on from there without feeding them twice.
     """
     size = hashlib.sha256().digest_size
+    sink = job.sink()
+    good = []
     for index in range(len(digests) // size):
         block = os.pread(fd, BLOCK_SIZE, index * BLOCK_SIZE)
-        if hashlib.sha256(block).digest() != digests[index * size : (index + 1) * size]:
-            return False
-    return True
+        digest = hashlib.sha256(block).digest()
+        if digest != digests[index * size : (index + 1) * size]:
+            break
+        good.append(digest)
+        if sink is not None:
+            sink(memoryview(block))
+    return BlockReader(fd, job.source, b"".join(good), sink)
 
 
 def _verified(job: Job, reader: BlockReader, md: RemoteFile, resumed: int | None) -> Stored:

@@ -15,7 +15,7 @@ from typing import Protocol, TypeVar
 from ... import errors
 from ...models import RemoteFile, ResumeRecord
 from ...retry import RetryPolicy
-from ..base import NoResume, Progress, ResumeStore, SourceFile
+from ..base import Check, NoResume, Progress, ResumeStore, SourceFile
 from .chunks import BlockReader
 
 T = TypeVar("T")
@@ -66,6 +66,7 @@ class Job:
     chunk_size: int
     parallel: int = 1
     store: ResumeStore = field(default_factory=NoResume)
+    check: Check | None = None  # fed every byte; its verdict comes before the commit
     reported: int = 0  # bytes reported to `progress` so far
     created: float = 0.0  # when the current session was started (time.time())
 
@@ -129,7 +130,18 @@ class Job:
                 f"{self.source.path} changed after it was checked; nothing was stored",
                 "wait until Fermentrack has finished writing the backup, then run again",
             )
+        if self.check is not None:
+            try:
+                self.check.finish()
+            except BaseException:
+                # a damaged archive: the session is abandoned (never finished) and not
+                # resumed by a later run
+                self.store.drop(self.remote_path)
+                raise
         return local_hash
+
+    def sink(self) -> Callable[[memoryview], None] | None:
+        return self.check.feed if self.check is not None else None
 
 
 def corrected(exc: errors.IncorrectOffset, job: Job, corrections: int) -> int:

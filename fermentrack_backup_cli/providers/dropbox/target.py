@@ -18,6 +18,7 @@ from ...models import Account, RemoteFile
 from ...retry import Deadline, RetryPolicy
 from ..base import (
     Capabilities,
+    Check,
     NameRules,
     NoResume,
     Progress,
@@ -249,7 +250,12 @@ class DropboxTarget:
         ]
 
     def upload(
-        self, source: SourceFile, *, overwrite: bool, progress: Progress = no_progress
+        self,
+        source: SourceFile,
+        *,
+        overwrite: bool,
+        progress: Progress = no_progress,
+        check: Check | None = None,
     ) -> Stored:
         """Through the engine: one call up to a chunk, else a (resumable) upload session."""
         job = Job(
@@ -260,6 +266,7 @@ class DropboxTarget:
             chunk_bytes(self.transfer.chunk_size_mib),
             max(1, self.transfer.parallel),
             self.resume,
+            check,
         )
         return upload_file(job)
 

@@ -30,7 +30,16 @@ from ...contenthash import BLOCK_SIZE, ContentHasher, hash_file
 from ...fsutil import TEMP_NAME, blame, create_temp, fsync_dir, os_error, same_file
 from ...models import RemoteFile
 from ...retry import Deadline
-from ..base import Capabilities, NameRules, Progress, SourceFile, Space, Stored, no_progress
+from ..base import (
+    Capabilities,
+    Check,
+    NameRules,
+    Progress,
+    SourceFile,
+    Space,
+    Stored,
+    no_progress,
+)
 from .folder import check_folder
 
 COPY_BUFFER = BLOCK_SIZE  # 4 MiB: one hash block, constant memory
@@ -253,7 +262,12 @@ class LocalTarget:
             )
 
     def upload(
-        self, source: SourceFile, *, overwrite: bool, progress: Progress = no_progress
+        self,
+        source: SourceFile,
+        *,
+        overwrite: bool,
+        progress: Progress = no_progress,
+        check: Check | None = None,
     ) -> Stored:
         self._prepare(source)
         final = self.folder / source.name
@@ -264,7 +278,9 @@ class LocalTarget:
                 fd, tmp = create_temp(self.folder, source.name, ".part")
                 _hold(fd)  # ours while we copy: no other run's cleanup removes it
             try:
-                digest = self._copy(source, src, fd, final, progress)
+                digest = self._copy(source, src, fd, final, progress, check)
+                if check is not None:
+                    check.finish()  # a damaged archive: the temp file is removed below
                 with blame("write", final):
                     self._commit(tmp, final, overwrite)
             except BaseException:
@@ -282,7 +298,13 @@ class LocalTarget:
         return Stored(RemoteFile(source.name, str(final), stored_size, stored_hash, mtime))
 
     def _copy(
-        self, source: SourceFile, src: BinaryIO, fd: int, final: Path, progress: Progress
+        self,
+        source: SourceFile,
+        src: BinaryIO,
+        fd: int,
+        final: Path,
+        progress: Progress,
+        check: Check | None,
     ) -> str:
         """Copy `src` into the temp file `fd` (closing it), hashing as it goes."""
         hasher = ContentHasher()
@@ -303,6 +325,8 @@ class LocalTarget:
                 with blame("write", final):
                     out.write(block)
                 hasher.update(block)
+                if check is not None:
+                    check.feed(block)
                 progress(len(block))
             with blame("write", final):
                 out.flush()
