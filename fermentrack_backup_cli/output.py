@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from .columns import Column, fit
+from .columns import Column, elide, fit
 from .errors import BackupError
 from .text import safe_text
 from .units import human_rate, human_size, mib
@@ -200,10 +200,15 @@ class Output:
             return
         from .output_table import rich_table
 
-        fitted = fit(columns, cells, self.out.width, wide=wide)
+        console = self.out
+        fitted = fit(columns, cells, console.width, wide=wide)
+        title = elide(safe_text(title), max(fitted.width, console.width))
         # wide: drawn at its own width (the terminal, or `less -S`, shows the rest)
-        width = max(fitted.width, self.out.width) if wide else None
-        self._print("stdout", rich_table(safe_text(title), fitted), width=width)
+        width, console.width = console.width, max(fitted.width, console.width)
+        try:
+            self._print("stdout", rich_table(title, fitted))
+        finally:
+            console.width = width
 
     # notices on stderr ---------------------------------------------------------------
 
