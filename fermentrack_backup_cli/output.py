@@ -210,6 +210,20 @@ class Output:
         finally:
             console.width = width
 
+    def url(self, url: str, *, data: bool = False) -> None:
+        """An address on a line of its own, written whole (never wrapped by Rich, so a
+        copy of the line is the whole address), as an OSC 8 hyperlink on a terminal;
+        piped or --json: the bare address. `data`: on stdout (`--print-url`)."""
+        name: StreamName = "stdout" if data else "stderr"
+        if not data and self.quiet:
+            return
+        url = safe_text(url)
+        self.transcript.append(url)
+        tty = self.stdout_tty if data else self.stderr_tty
+        if tty and not self.json and os.environ.get("TERM") != "dumb":
+            url = f"\x1b]8;;{url}\x1b\\{url}\x1b]8;;\x1b\\"
+        self._write(name, url + "\n")
+
     # notices on stderr ---------------------------------------------------------------
 
     def _err_line(self, label: str, style: str, text: str) -> None:
