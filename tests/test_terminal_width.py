@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.console import Console
@@ -117,3 +118,28 @@ def test_the_uploads_table_fits_80_columns_and_hides_skipped_rows(
         "error",
     ]
     assert len(piped) == 3
+
+
+def test_every_option_has_a_meaningful_metavar() -> None:
+    import re
+
+    import typer.main
+    from typer import _click as click  # Typer's vendored Click, only to walk the commands
+
+    from fermentrack_backup_cli.cli import app
+
+    seen = []
+
+    def walk(command: Any, name: str) -> None:
+        ctx = click.Context(command, info_name=name)
+        for param in command.params:
+            record = param.get_help_record(ctx)
+            if record:
+                seen.append(record[0])
+        for sub_name, sub in getattr(command, "commands", {}).items():
+            walk(sub, sub_name)
+
+    walk(typer.main.get_command(app), "fermentrack-backup")
+    assert seen
+    bad = [r for r in seen if "<" in r or re.search(r"--\S+ [a-z]", r)]
+    assert bad == []
