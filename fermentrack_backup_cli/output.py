@@ -24,8 +24,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
+from .columns import Column, elide, fit
 from .errors import BackupError
 from .text import safe_text
+from .units import human_rate, human_size, mib
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -180,21 +182,47 @@ class Output:
         else:
             self._write("stdout", text + "\n")
 
-    def table(self, title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    def table(
+        self,
+        title: str,
+        columns: Sequence[str | Column],
+        rows: Sequence[Sequence[Any]],
+        *,
+        wide: bool = False,
+    ) -> None:
+        """Piped: every column, tab-separated, whole. On a terminal: the essential columns
+        with values elided to the width (`wide`: every column, whole), a row per line."""
         cells = [["" if v is None else safe_text(str(v)) for v in row] for row in rows]
         if not self.rich_stdout:
-            lines = ["\t".join(columns), *("\t".join(row) for row in cells)]
+            names = [c.name if isinstance(c, Column) else c for c in columns]
+            lines = ["\t".join(names), *("\t".join(row) for row in cells)]
             self._write("stdout", "".join(f"{line}\n" for line in lines))
             return
-        from rich.markup import escape
-        from rich.table import Table
+        from .output_table import rich_table
 
-        table = Table(title=escape(safe_text(title)) or None, title_justify="left")
-        for column in columns:
-            table.add_column(column, overflow="fold")
-        for row in cells:
-            table.add_row(*(escape(c) for c in row))
-        self._print("stdout", table)
+        console = self.out
+        fitted = fit(columns, cells, console.width, wide=wide)
+        title = elide(safe_text(title), max(fitted.width, console.width))
+        # wide: drawn at its own width (the terminal, or `less -S`, shows the rest)
+        width, console.width = console.width, max(fitted.width, console.width)
+        try:
+            self._print("stdout", rich_table(title, fitted))
+        finally:
+            console.width = width
+
+    def url(self, url: str, *, data: bool = False) -> None:
+        """An address on a line of its own, written whole (never wrapped by Rich, so a
+        copy of the line is the whole address), as an OSC 8 hyperlink on a terminal;
+        piped or --json: the bare address. `data`: on stdout (`--print-url`)."""
+        name: StreamName = "stdout" if data else "stderr"
+        if not data and self.quiet:
+            return
+        url = safe_text(url)
+        self.transcript.append(url)
+        tty = self.stdout_tty if data else self.stderr_tty
+        if tty and not self.json and os.environ.get("TERM") != "dumb":
+            url = f"\x1b]8;;{url}\x1b\\{url}\x1b]8;;\x1b\\"
+        self._write(name, url + "\n")
 
     # notices on stderr ---------------------------------------------------------------
 
@@ -227,49 +255,63 @@ class Output:
         self.fail(exc.message, exc.hint)
 
 
-def human_size(size: int | None) -> str:
-    if size is None:
-        return ""
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{size} B"
-
-
-def human_age(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(0, int(seconds))
-    for unit, span in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= span:
-            return f"{seconds // span}{unit} ago"
-    return f"{seconds}s ago"
-
-
 class ByteBars:
-    """One Rich progress bar at a time on stderr: bytes, speed, ETA."""
+    """One Rich progress bar at a time on stderr: MiB done of total, MiB/s, ETA.
+
+    The bar is live only while its file is read or sent: `finished` draws it at 100%
+    (a short last callback does not leave it at 310.4/314.7) and ends its line, so the
+    next message starts on a line of its own; a bar of a file that failed is erased."""
 
     def __init__(self, progress: Any, out: Output) -> None:
         self.progress = progress
         self.out = out
         self.task: Any = None
+        self.total = 0
 
     def started(self, name: str, total: int, done: int = 0) -> None:
         with self.out.guard("stderr"):
+            self.finished(complete=False)
+            self.total = total
             self.task = self.progress.add_task(safe_text(name), total=total, completed=done)
+            self.progress.start()
 
     def advance(self, nbytes: int) -> None:
         if self.task is not None:
             with self.out.guard("stderr"):
                 self.progress.advance(self.task, nbytes)
 
-    def finished(self) -> None:
-        if self.task is not None:
-            task, self.task = self.task, None
-            with self.out.guard("stderr"):
+    def finished(self, complete: bool = True) -> None:
+        if self.task is None:
+            return
+        task, self.task = self.task, None
+        live = self.progress.live
+        with self.out.guard("stderr"):
+            if complete:
+                self.progress.update(task, completed=self.total)
+            else:
+                live.transient = True
+            try:
+                self.progress.stop()
+            finally:
+                live.transient = False
                 self.progress.remove_task(task)
+
+
+def _transfer_columns() -> tuple[Any, ...]:
+    from rich.progress import ProgressColumn, Task
+    from rich.text import Text
+
+    class Sizes(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            total = task.total or 0
+            return Text(f"{mib(task.completed)}/{mib(total)} MiB", style="progress.download")
+
+    class Rate(ProgressColumn):
+        def render(self, task: Task) -> Text:
+            speed = task.finished_speed or task.speed
+            return Text(human_rate(speed) if speed else "", style="progress.data.speed")
+
+    return Sizes(), Rate()
 
 
 @contextmanager
@@ -280,28 +322,29 @@ def byte_progress(out: Output) -> Iterator[ByteBars | None]:
         return
     from rich.progress import (
         BarColumn,
-        DownloadColumn,
         Progress,
+        TaskProgressColumn,
         TextColumn,
         TimeRemainingColumn,
-        TransferSpeedColumn,
     )
 
-    columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    # markup=False: a task's description is a file name, not Rich markup
+    # markup=False: a task's description is a file name, not Rich markup. No stdout
+    # redirection: a console made while a bar is live must not keep Rich's proxy.
     progress = Progress(
         TextColumn("{task.description}", markup=False),
-        *columns,
+        BarColumn(),
+        TaskProgressColumn(),
+        *_transfer_columns(),
+        TimeRemainingColumn(),
         console=out.err,
-        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
     )
-    with out.guard("stderr"):
-        progress.start()
+    bars = ByteBars(progress, out)
     try:
-        yield ByteBars(progress, out)
+        yield bars
     finally:
-        with out.guard("stderr"):
-            progress.stop()
+        bars.finished(complete=False)
 
 
 class UploadReporter:
@@ -327,7 +370,7 @@ class UploadReporter:
 
     def file_done(self, result: UploadResult) -> None:
         if self.bars is not None:
-            self.bars.finished()
+            self.bars.finished(complete=result.status != "failed")
         if self.out.json:
             return
         name = Path(result.local_path).name
@@ -339,7 +382,7 @@ class UploadReporter:
         if result.remote_path is None:  # nothing stored, e.g. outside retention
             self.out.line(f"{result.status}: {name} ({result.message})")
             return
-        speed = f", {human_size(int(result.bytes_per_s))}/s" if result.bytes_per_s else ""
+        speed = f", {human_rate(result.bytes_per_s)}" if result.bytes_per_s else ""
         line = (
             f"{result.status}: {name} -> {result.remote_path} "
             f"({human_size(result.size)}{speed}) {result.message}"

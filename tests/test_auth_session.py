@@ -161,7 +161,7 @@ def test_clear_removes_the_attempt_and_tolerates_none(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("  AbC123_-xyz.~\n", ("AbC123_-xyz.~", None, None)),
+        ("  AbC123_-xyz.~AbC123_-xyz.~\n", ("AbC123_-xyz.~AbC123_-xyz.~", None, None)),
         (
             "http://localhost:53682/?code=the-code&state=the-state",
             ("the-code", "the-state", None),
@@ -177,7 +177,6 @@ def test_clear_removes_the_attempt_and_tolerates_none(tmp_path: Path) -> None:
         ),
         ("?code=c3&state=s3", ("c3", "s3", None)),
         ("code=c4&state=s4", ("c4", "s4", None)),
-        ('"http://localhost:1/?code=c5"', ("c5", None, None)),
     ],
 )
 def test_parse_pasted_accepts_codes_and_redirect_addresses(
@@ -193,6 +192,8 @@ def test_parse_pasted_accepts_codes_and_redirect_addresses(
         "   \n",
         "http://localhost:53682/",
         "http://localhost:53682/?state=only",
+        "http://localhost:53682/?code=c5",
+        "short-code",
         "http://localhost:53682/?code=&state=s",
         "two words",
         "<script>",
@@ -203,3 +204,25 @@ def test_parse_pasted_rejects_bad_input_with_a_hint(text: str) -> None:
         parse_pasted(text)
     assert info.value.hint
     assert info.value.exit_code == errors.ExitCode.USAGE
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "http://localhost:53682/?code=" + "c" * 43,  # cut before &state=
+        "http://localhost:53682/?state=" + "s" * 43,  # cut before &code= (state first)
+        "Ab3dE5gH1",  # the first part of a 43-character code
+    ],
+)
+def test_a_truncated_paste_is_called_truncated_with_a_hint_to_copy_the_whole_line(
+    text: str,
+) -> None:
+    with pytest.raises(errors.UsageError) as info:
+        parse_pasted(text)
+    assert "looks truncated" in info.value.message
+    assert info.value.hint is not None and "whole line" in info.value.hint
+
+
+def test_a_whole_bare_code_is_accepted() -> None:
+    code = "Ab3dE5gH1-" * 4 + "xyz"
+    assert parse_pasted(code) == (code, None, None)

@@ -136,7 +136,7 @@ def test_an_expired_two_step_attempt_gives_invalid_state(fake_dropbox: Any, home
 
 
 def test_a_code_without_a_started_attempt_gives_invalid_state(fake_dropbox: Any) -> None:
-    result = run("link", "dropbox", "--code", "some-code")
+    result = run("link", "dropbox", "--code", "some-code-of-the-usual-length-43-characters")
     assert result.exit_code == ExitCode.AUTH
     assert "link dropbox" in result.stderr
     assert fake_dropbox.requests == []

@@ -98,7 +98,7 @@ def test_insufficient_space_says_how_much_is_needed_and_free(
     path, _ = write(tmp_path, "big.tar.xz", 5000)
     result = run("upload", str(path), "--to", "dropbox", "--no-check")
     assert result.exit_code == 8
-    assert "need 5000 bytes, 1000 free" in result.output
+    assert "need 4.9 KiB, 1000 B free" in result.output
     assert "hint:" in result.output
     assert fake_dropbox.requests_to("files/upload") == []
     (row,) = history()

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from fermentrack_backup_cli.units import human_size
 from tests.cli_helpers import EXE
 
 MIB = 1024 * 1024
@@ -60,7 +61,7 @@ def test_an_upload_killed_mid_way_resumes_in_the_next_run(
     (result,) = json.loads(second.stdout)["uploads"]
     assert result["status"] == "completed"
     assert result["resumed_from"] >= 4 * MIB
-    assert result["message"] == f"resumed at {result['resumed_from']} bytes"
+    assert result["message"] == f"resumed at {human_size(result['resumed_from'])}"
     assert fake_dropbox.read_file(f"{FOLDER}/{path.name}") == data
     assert len(fake_dropbox.requests_to("files/upload_session/start")) == 1
     # the killed run's row is not left "uploading" forever

@@ -49,6 +49,7 @@ from typing import IO, Any, BinaryIO, Final, cast
 
 from .. import errors
 from ..models import ArchiveReport
+from ..units import human_size, size_pair
 from .layouts import UNKNOWN
 from .members import (
     CORRUPT,
@@ -253,7 +254,7 @@ def verify_stream(
         raise exc.original from None
 
     if size is not None and size != total:
-        f.add(CORRUPT, f"corrupt archive: expected {size} bytes, read {total}")
+        f.add(CORRUPT, "corrupt archive: expected {}, read {}".format(*size_pair(size, total)))
     layout = dump_member = file_version = None
     warnings: tuple[str, ...] = ()
     if fmt is not None and not any(f.has(code) for code in _UNREADABLE):
@@ -299,7 +300,7 @@ def _sniff(f: Findings, head: bytes, fmt: str) -> bool:
     if any(head.startswith(m) for m in magics):
         return True
     if any(m.startswith(head) for m in magics):  # includes an empty file
-        f.add(CORRUPT, f"corrupt archive: truncated ({len(head)} bytes)")
+        f.add(CORRUPT, f"corrupt archive: truncated ({human_size(len(head))})")
     else:
         f.add(NOT_AN_ARCHIVE, f"not an archive: the data is not {fmt}")
     return False

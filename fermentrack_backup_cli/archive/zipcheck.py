@@ -14,6 +14,7 @@ import struct
 import zipfile
 from typing import Any, Final
 
+from ..units import human_size
 from .readers import EXPANSION_RATIO, LimitExceeded, SeekHashingReader, expansion_limit
 
 MAX_ZIP_MEMBERS: Final = 50_000  # zipfile holds one ZipInfo per entry in memory
@@ -61,7 +62,8 @@ def check_zip_directory(fileobj: Any, size: int) -> None:
         raise LimitExceeded(f"it has {entries} members (at most {MAX_ZIP_MEMBERS} are read)")
     if cd_size > MAX_ZIP_DIRECTORY:
         raise LimitExceeded(
-            f"its central directory is {cd_size} bytes (at most {MAX_ZIP_DIRECTORY >> 20} MiB)"
+            f"its central directory is {human_size(cd_size)} "
+            f"(at most {human_size(MAX_ZIP_DIRECTORY)})"
         )
 
 
@@ -74,7 +76,7 @@ def check_zip_layout(fileobj: Any, zf: zipfile.ZipFile, size: int) -> None:
     declared = sum(info.file_size for info in infos)
     if declared > expansion_limit(size):
         raise LimitExceeded(
-            f"it declares {declared} bytes of content in {size} bytes "
+            f"it declares {human_size(declared)} of content in {human_size(size)} "
             f"(more than {EXPANSION_RATIO} times its size: a zip bomb?)"
         )
     ordered = sorted(infos, key=lambda info: info.header_offset)

@@ -41,6 +41,12 @@ def restart_hint(again: str = AGAIN) -> str:
 
 
 # RFC 6749 codes and states are printable ASCII; ours and the providers' are URL-safe.
+TRUNCATED_HINT = (
+    "copy the whole line again (a terminal that wraps a long line copies only part of it)"
+)
+MIN_CODE_LENGTH = 20
+"""Authorization codes are long (Dropbox's are 43 characters); a much shorter paste is a
+piece of one."""
 _CODE_RE = re.compile(r"[A-Za-z0-9._~+/=-]{1,2048}")
 _ERROR_NAME_RE = re.compile(r"[^A-Za-z0-9_.-]")
 _QUERY_START_RE = re.compile(r"(code|state|error)=")
@@ -213,6 +219,11 @@ def parse_pasted(text: str) -> tuple[str | None, str | None, str | None]:
         return _parse_redirect(text)
     if not _CODE_RE.fullmatch(text):
         raise errors.UsageError("that does not look like an authorization code", hint=PASTE_HINT)
+    if len(text) < MIN_CODE_LENGTH:
+        raise errors.UsageError(
+            f"that code looks truncated ({len(text)} characters; codes are longer)",
+            hint=TRUNCATED_HINT,
+        )
     return text, None, None
 
 
@@ -232,6 +243,11 @@ def _parse_redirect(text: str) -> tuple[str | None, str | None, str | None]:
         return values[0].strip() if values and values[0].strip() else None
 
     code, state, error = first("code"), first("state"), first("error")
+    if (code is None) != (state is None) and error is None and "://" in text:
+        missing = "state" if state is None else "code"
+        raise errors.UsageError(
+            f"that address looks truncated: it has no {missing} parameter", hint=TRUNCATED_HINT
+        )
     if code is None and error is None:
         raise errors.UsageError(
             "that address has neither a code nor an error parameter", hint=PASTE_HINT

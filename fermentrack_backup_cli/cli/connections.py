@@ -5,12 +5,25 @@ from __future__ import annotations
 import typer
 
 from .. import errors
+from ..columns import Column
 from ..core.connections import list_connections
 from ..core.connections import unlink as unlink_connection
 from ..models import Connection, iso
 from . import completion
-from .options import JSON, stdin_is_tty
+from .options import JSON, WIDE, stdin_is_tty
 from .runtime import runtime
+
+CONNECTION_COLUMNS = (
+    Column("id", elide=False),
+    Column("provider", elide=False),
+    Column("label"),
+    Column("account"),
+    Column("name", essential=False),
+    Column("state", elide=False),
+    Column("token store", essential=False),
+    Column("created", essential=False),
+    Column("last used", essential=False),
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -18,7 +31,7 @@ def register(app: typer.Typer) -> None:
     app.command("unlink")(unlink)
 
 
-def connections(ctx: typer.Context, json: bool = JSON) -> None:
+def connections(ctx: typer.Context, json: bool = JSON, wide: bool = WIDE) -> None:
     """List linked connections.
 
     Example: fermentrack-backup connections --json
@@ -47,18 +60,7 @@ def connections(ctx: typer.Context, json: bool = JSON) -> None:
         for row in rows
         for c in (row.connection,)
     ]
-    columns = (
-        "id",
-        "provider",
-        "label",
-        "account",
-        "name",
-        "state",
-        "token store",
-        "created",
-        "last used",
-    )
-    out.table("Connections", columns, table)
+    out.table("Connections", CONNECTION_COLUMNS, table, wide=wide)
     for row in rows:
         if row.store_changed:
             out.warn(f"connection {row.connection.label}: {row.store_changed[0]}")

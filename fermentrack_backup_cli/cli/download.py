@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..core.download import download as run_download
-from ..output import human_size
+from ..units import human_size
 from . import completion
 from .options import JSON, TO, bwlimit_option, max_duration_option
 from .render import watching
@@ -48,5 +48,5 @@ def download(
     if json:
         out.data(result.to_json())
         return
-    resumed = f", resumed at {result.resumed_from} bytes" if result.resumed_from else ""
+    resumed = f", resumed at {human_size(result.resumed_from)}" if result.resumed_from else ""
     out.line(f"downloaded: {result.name} -> {result.path} ({human_size(result.size)}{resumed})")

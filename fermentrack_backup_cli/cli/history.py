@@ -7,13 +7,26 @@ from pathlib import Path
 import typer
 
 from .. import errors, providers
+from ..columns import Column
 from ..models import UPLOAD_STATUSES, iso
-from ..output import human_size
+from ..units import human_size
 from . import completion
-from .options import JSON, count_option
+from .options import JSON, WIDE, count_option
 from .runtime import runtime
 
 MAX_LIMIT = 1_000_000  # more rows than any history holds; SQLite's LIMIT must fit 64 bits
+
+
+COLUMNS = (
+    Column("id", elide=False),
+    Column("started", elide=False),
+    Column("action", elide=False),
+    Column("status", elide=False),
+    Column("file"),
+    Column("size", elide=False),
+    Column("target", essential=False),
+    Column("error", essential=False),
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -43,11 +56,19 @@ def uploads(
         None,
         "--status",
         "-s",
+        metavar="STATUS",
         autocompletion=completion.upload_statuses,
         help="Only this status: " + ", ".join(UPLOAD_STATUSES),
     ),
+    show_all: bool = typer.Option(
+        False,
+        "--all",
+        "-a",
+        help="Also show `skipped` rows (an archive already stored, or outside retention).",
+    ),
+    wide: bool = WIDE,
 ) -> None:
-    """List upload attempts, newest first.
+    """List upload attempts and deletions, newest first (`skipped` rows with --all).
 
     Example: fermentrack-backup uploads --status failed --limit 5
     """
@@ -63,7 +84,10 @@ def uploads(
         conn_id = context.targets.history_id(connection)
         if conn_id is None:
             context.targets.resolve(connection)  # raises: names no connection
-    records = context.db.attempts.list(limit=limit, connection_id=conn_id, status=status)
+    hidden = () if show_all or status is not None else ("skipped",)
+    records = context.db.attempts.list(
+        limit=limit, connection_id=conn_id, status=status, hide_statuses=hidden
+    )
     if json:
         out.data({"uploads": [r.to_json() for r in records]})
         return
@@ -80,8 +104,7 @@ def uploads(
         )
         for r in records
     ]
-    columns = ("id", "started", "action", "status", "file", "size", "target", "error")
-    out.table("Uploads", columns, rows)
+    out.table("Uploads", COLUMNS, rows, wide=wide)
 
 
 def _target(conn_id: str | None) -> str:

@@ -173,19 +173,19 @@ def _announce_browser(out: Output, spec: ProviderSpec, start: LinkStart) -> None
     uri = start.pending.redirect_uri
     out.info(f"Redirect URI (register it exactly in the {spec.display_name} app's settings): {uri}")
     out.info("Opening your browser. If it does not open, visit this address:")
-    out.info(f"  {start.redirect_url}")
+    out.url(start.redirect_url)
     out.info("Waiting for you to click Allow...")
 
 
 def _announce_headless(out: Output, spec: ProviderSpec, start: LinkStart, port: int) -> None:
     out.info("Open this address in a browser on any device and click Allow:")
-    out.info(f"  {start.code_url}")
+    out.url(start.code_url)
     out.info(f"then paste the code {spec.display_name} shows.")
     out.info(
         f"Or, if the app has {start.pending.redirect_uri} registered, open this address and "
         "paste the localhost address your browser lands on (it will not load):"
     )
-    out.info(f"  {start.redirect_url}")
+    out.url(start.redirect_url)
     ssh = os.environ.get("SSH_CONNECTION", "").split()
     if len(ssh) >= 3:
         out.info(
@@ -196,11 +196,12 @@ def _announce_headless(out: Output, spec: ProviderSpec, start: LinkStart, port: 
 
 
 def _print_two_step(out: Output, spec: ProviderSpec, start: LinkStart) -> None:
-    out.line(start.code_url)
+    out.url(start.code_url, data=True)
     out.info("Open the address above, click Allow, then run:")
     out.info(f"  fermentrack-backup link {spec.id} --code CODE")
     out.info(f"within 10 minutes. Alternative address (redirects to {start.pending.redirect_uri};")
-    out.info(f"pass the address it lands on to --code): {start.redirect_url}")
+    out.info("pass the address it lands on to --code):")
+    out.url(start.redirect_url)
 
 
 def _read_line(spec: ProviderSpec) -> str:

@@ -98,6 +98,12 @@ def stdin_is_tty() -> bool:
 
 
 JSON = typer.Option(False, "--json", help="Print machine-readable JSON on stdout.")
+WIDE = typer.Option(
+    False,
+    "--wide",
+    "-w",
+    help="On a terminal, show every column, values whole (piped output always has them).",
+)
 QUIET = typer.Option(False, "--quiet", "-q", help="Print only errors.")
 TO = typer.Option(
     None,
@@ -111,7 +117,7 @@ TO = typer.Option(
 LABEL = typer.Option(
     None,
     "--label",
-    metavar="NAME",
+    metavar="LABEL",
     parser=label_parser,
     help="Name to refer to the connection by (at most 64 chars).",
 )

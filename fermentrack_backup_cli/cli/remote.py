@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import typer
 
+from ..columns import Column
 from ..core.stored import list_backups
 from ..models import iso
-from ..output import human_size
-from .options import JSON, TO, max_duration_option, typer_app
+from ..units import human_size
+from .options import JSON, TO, WIDE, max_duration_option, typer_app
 from .runtime import runtime
+
+LS_COLUMNS = (
+    Column("name"),
+    Column("size", elide=False),
+    Column("modified", elide=False),
+    Column("content hash", essential=False),
+    Column("known", essential=False),
+    Column("last verified"),
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +34,7 @@ def ls(
     to: str | None = TO,
     json: bool = JSON,
     max_duration: str | None = max_duration_option(),
+    wide: bool = WIDE,
 ) -> None:
     """List the backups stored at a target, newest first.
 
@@ -50,8 +61,7 @@ def ls(
         )
         for b in backups
     ]
-    columns = ("name", "size", "modified", "content hash", "known", "last verified")
-    out.table(f"Backups in {where}", columns, rows)
+    out.table(f"Backups in {where}", LS_COLUMNS, rows, wide=wide)
     total = sum(b.file.size for b in backups)
     out.info(f"{len(backups)} backup(s), {human_size(total)}")
 

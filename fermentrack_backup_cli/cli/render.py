@@ -9,8 +9,9 @@ import typer
 
 from ..core.progress import NullWatcher, Watcher
 from ..core.prune import PruneReport
-from ..output import Output, byte_progress, human_size
+from ..output import Output, byte_progress
 from ..retention import Decision
+from ..units import human_size
 
 
 @contextmanager

@@ -7,28 +7,31 @@ from typing import Any
 
 import typer
 
+from ..columns import Column
 from ..config import parse_duration
 from ..core.status import ConnectionStatus, connection_status
 from ..errors import ExitCode, InvalidValue
-from ..output import Output, human_age, human_size
+from ..output import Output
+from ..units import human_age, human_size
 from . import completion
-from .options import JSON
+from .options import JSON, WIDE
 from .runtime import runtime
 
 COLUMNS = (
-    "connection",
-    "provider",
-    "health",
-    "state",
-    "token",
-    "account",
-    "space",
-    "stored",
-    "last success",
-    "last failure",
-    "last verified",
-    "problems",
+    Column("connection"),
+    Column("provider", essential=False),
+    Column("health", elide=False),
+    Column("state", essential=False),
+    Column("token", essential=False),
+    Column("account", essential=False),
+    Column("space", essential=False),
+    Column("stored", essential=False),
+    Column("last success"),
+    Column("last failure", essential=False),
+    Column("last verified", essential=False),
+    Column("problems"),
 )
+"""On a terminal the compact view (80 columns) has the essential ones; --wide all."""
 
 
 def register(app: typer.Typer) -> None:
@@ -60,6 +63,7 @@ def status(
         help="Also write Prometheus metrics to FILE (node_exporter textfile collector; "
         "nothing on stdout unless --json).",
     ),
+    wide: bool = WIDE,
 ) -> None:
     """Check each connection (token, account, space, stored backups) and its last upload.
 
@@ -85,7 +89,7 @@ def status(
     elif not statuses:
         out.info("no connections; link one with `fermentrack-backup link PROVIDER`")
     else:
-        _table(out, statuses)
+        out.table("Status", COLUMNS, [_row(s) for s in statuses], wide=wide)
     if any(not s.healthy for s in statuses):
         raise typer.Exit(ExitCode.UNHEALTHY)
     if not statuses and max_age_s is not None:
@@ -104,10 +108,6 @@ def _write_metrics(out: Output, path: Path, statuses: list[ConnectionStatus]) ->
     if not path.name.endswith(".prom"):
         out.warn(f"{path.name}: node_exporter's textfile collector reads only *.prom files")
     write_metrics(path, statuses)
-
-
-def _table(out: Output, statuses: list[ConnectionStatus]) -> None:
-    out.table("Status", COLUMNS, [_row(s) for s in statuses])
 
 
 def _row(s: ConnectionStatus) -> tuple[Any, ...]:

@@ -14,7 +14,8 @@ from ..core.remote_verify import RemoteCheck, checks_exit_code, verify_remote
 from ..core.verify import verify_paths
 from ..errors import ExitCode
 from ..models import ArchiveReport
-from ..output import Output, human_size
+from ..output import Output
+from ..units import human_size
 from . import completion
 from .options import JSON, count_option, max_duration_option
 from .render import exit_with, watching

@@ -23,6 +23,7 @@ from ..fsutil import TEMP_PREFIX, blame, fsync_dir, name_digest, same_file
 from ..models import RemoteFile
 from ..providers.base import Target
 from ..retry import RetryPolicy
+from ..units import human_size
 from .progress import NullWatcher, Watcher
 from .targets import Targets
 
@@ -174,7 +175,7 @@ def _fetch(
         finally:  # keep what arrived durable, so a later run can resume from it
             os.fsync(fd)
     finally:
-        watcher.finished()
+        watcher.finished(complete=hasher.size >= meta.size)
 
 
 def _place(part: Path, fd: int, dest: Path, force: bool) -> None:
@@ -244,7 +245,7 @@ def _fill(
             part.unlink(missing_ok=True)
             raise errors.ContentHashMismatch(
                 f"the downloaded copy of {meta.name} does not match the stored content hash "
-                f"({hasher.size} of {meta.size} bytes); nothing was saved",
+                f"({human_size(hasher.size)} of {human_size(meta.size)}); nothing was saved",
                 "run again; if it keeps failing, check the stored copy with "
                 f"`fermentrack-backup verify --remote {meta.name}`",
             )

@@ -12,7 +12,8 @@ class Watcher(Protocol):
 
     def advance(self, nbytes: int) -> None: ...
 
-    def finished(self) -> None: ...
+    def finished(self, complete: bool = True) -> None:
+        """The stream is done: read whole (`complete`: the bar ends at 100%) or not."""
 
 
 class NullWatcher:
@@ -22,7 +23,7 @@ class NullWatcher:
     def advance(self, nbytes: int) -> None:
         return None
 
-    def finished(self) -> None:
+    def finished(self, complete: bool = True) -> None:
         return None
 
 

@@ -80,9 +80,12 @@ def _check_one(
         try:
             with target.open_read(file.name) as stream:
                 counted = cast(BinaryIO, CountingReader(stream, watcher))
-                return verify_stream(counted, file.name, size=file.size)
-        finally:
-            watcher.finished()
+                report = verify_stream(counted, file.name, size=file.size)
+        except BaseException:
+            watcher.finished(complete=False)
+            raise
+        watcher.finished()
+        return report
 
     report = retry.call(attempt, f"verifying {file.name}")
     problems, code = list(report.problems), report.error_code

@@ -22,6 +22,7 @@ from ..models import RemoteFile, UploadResult
 from ..providers.base import SourceFile
 from ..retention import Policy
 from ..store import Database
+from ..units import human_size
 from .fused import ArchiveCheck, check_archive
 from .prune import outside_retention
 from .reporting import GuardedReporter, Reporter
@@ -165,7 +166,7 @@ class Uploader:
         if need > self._free:
             raise errors.InsufficientSpace(
                 f"not enough space at {self.target.description} for {source.name}: "
-                f"need {need} bytes, {self._free} free",
+                f"need {human_size(need)}, {human_size(self._free)} free",
                 "free some space (or run `fermentrack-backup prune`), then run again",
             )
         self._free -= max(0, need)
@@ -316,7 +317,9 @@ class Uploader:
             resumed_from=stored.resumed_from,
         )
         self.remote[self._key(path.name)] = stored.file
-        message = f"resumed at {stored.resumed_from} bytes" if stored.resumed_from else "uploaded"
+        message = (
+            f"resumed at {human_size(stored.resumed_from)}" if stored.resumed_from else "uploaded"
+        )
         result = UploadResult(
             str(path),
             stored.file.path,

@@ -10,6 +10,7 @@ from pathlib import Path
 from .. import contenthash
 from ..models import ArchiveReport
 from ..providers.base import Target
+from ..units import size_pair
 from .sources import expand_paths
 from .targets import Targets
 
@@ -34,7 +35,8 @@ def _compare_stored(target: Target, report: ArchiveReport, name: str) -> Archive
     if stored is None:
         problem, code = f"no stored copy at {target.remote_path(name)}", "remote_missing"
     elif stored.size != report.size:
-        problem = f"stored copy is {stored.size} bytes, local is {report.size}"
+        held, local = size_pair(stored.size, report.size)
+        problem = f"stored copy is {held}, local is {local}"
         code = "verify_mismatch"
     elif target.capabilities.hash_kind != contenthash.KIND:  # nothing to compare with
         return report

@@ -121,9 +121,13 @@ class Attempts:
         connection_id: str | None = None,
         status: str | None = None,
         action: str | None = None,
+        hide_statuses: Sequence[str] = (),
     ) -> list[UploadRecord]:
         clauses: list[str] = []
         params: list[object] = []
+        if hide_statuses:
+            clauses.append(f"status NOT IN ({', '.join('?' for _ in hide_statuses)})")
+            params.extend(hide_statuses)
         for column, value in (
             ("connection_id", connection_id),
             ("status", status),

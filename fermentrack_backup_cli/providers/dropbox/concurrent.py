@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ... import errors
 from ...models import RemoteFile
+from ...units import human_size
 from .chunks import BlockReader, plan_chunks
 from .job import CONCURRENT, MAX_OFFSET_CORRECTIONS, Job
 
@@ -55,7 +56,8 @@ def run_concurrent(
         )
     except errors.IncorrectOffset as exc:
         raise errors.BackupError(
-            f"Dropbox holds {exc.correct_offset} of {size} bytes of {job.source.name} "
+            f"Dropbox holds {human_size(exc.correct_offset)} of {human_size(size)} of "
+            f"{job.source.name} "
             "after every chunk was acknowledged",
             "run the upload again",
             code="incorrect_offset",

@@ -33,6 +33,7 @@ import time
 from ... import errors
 from ...contenthash import BLOCK_SIZE
 from ...models import RemoteFile, ResumeRecord
+from ...units import size_pair
 from ..base import Stored
 from .chunks import BlockReader, span_end
 from .concurrent import run_concurrent
@@ -108,9 +109,10 @@ def _verified(job: Job, reader: BlockReader, md: RemoteFile, resumed: int | None
     job.store.drop(job.remote_path)
     local_hash = reader.file_hash()
     if md.size != job.source.size or md.content_hash != local_hash:
+        held, sent = size_pair(md.size, job.source.size)
         raise errors.VerifyMismatch(
-            f"Dropbox holds {md.size} bytes with content hash {md.content_hash} for "
-            f"{md.path}, but {job.source.size} bytes with hash {local_hash} were sent",
+            f"Dropbox holds {held} with content hash {md.content_hash} for "
+            f"{md.path}, but {sent} with hash {local_hash} were sent",
             "the stored copy cannot be trusted; run the upload again with --overwrite",
         )
     job.advance_to(job.source.size)

@@ -30,6 +30,7 @@ from ...contenthash import BLOCK_SIZE, ContentHasher, hash_file
 from ...fsutil import TEMP_NAME, blame, create_temp, fsync_dir, os_error, same_file
 from ...models import RemoteFile
 from ...retry import Deadline
+from ...units import human_size
 from ..base import (
     Capabilities,
     Check,
@@ -257,7 +258,8 @@ class LocalTarget:
             free = shutil.disk_usage(self.folder).free
         if free < source.size:
             raise errors.InsufficientSpace(
-                f"not enough space in {self.folder}: need {source.size} bytes, {free} free",
+                f"not enough space in {self.folder}: need {human_size(source.size)}, "
+                f"{human_size(free)} free",
                 "free some space (or run prune) or choose another target folder",
             )
 
