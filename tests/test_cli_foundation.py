@@ -161,8 +161,9 @@ def test_upload_history_records_every_attempt_with_filters(sample: Path, tmp_pat
     dest = f"local:{tmp_path / 'dest'}"
     run("upload", str(sample), "--to", dest, "--mkdir")
     run("upload", str(sample), "--to", dest)
-    rows = run_json("uploads")["uploads"]
+    rows = run_json("uploads", "--all")["uploads"]
     assert [r["status"] for r in rows] == ["skipped", "completed"]
+    assert [r["status"] for r in run_json("uploads")["uploads"]] == ["completed"]
     assert run_json("uploads", "--status", "completed", "--limit", "5")["uploads"][0]["status"] == (
         "completed"
     )
