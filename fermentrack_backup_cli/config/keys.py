@@ -109,6 +109,12 @@ CORE_KEYS: tuple[Key, ...] = (
         "upload session chunk size in MiB (rounded down to a multiple of 4)",
     ),
     Key("upload.parallel", v.int_range(1, 16), 1, "chunks of one file uploaded at once"),
+    Key(
+        "upload.memory_mib",
+        v.int_range(4, 4096),
+        24,
+        "memory budget in MiB for chunks in flight (chunk size x requests at once)",
+    ),
     Key("upload.max_attempts", v.int_range(1, 100), 6, "attempts per request"),
     Key("upload.max_duration", v.duration, "6h", "give up a whole upload run after this"),
     Key(
