@@ -4,6 +4,7 @@ as it grows (Dropbox's concurrent sessions take chunks in any order)."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -12,6 +13,7 @@ from ...models import RemoteFile
 from ...units import human_size
 from .chunks import BlockReader, plan_chunks
 from .job import CONCURRENT, MAX_OFFSET_CORRECTIONS, Job
+from .tuning import Measure, choose, estimate
 
 
 def run_concurrent(
@@ -26,16 +28,28 @@ def run_concurrent(
     sid = session_id
     job.advance_to(offset)
     window = _Window(job, reader, sid, offset)
-    pool = ThreadPoolExecutor(max_workers=job.parallel, thread_name_prefix="upload")
+    limit = 1 if job.auto_memory is not None else job.parallel
+    pool = ThreadPoolExecutor(max_workers=max(1, job.parallel), thread_name_prefix="upload")
+    sent_at = 0.0
     try:
         for start, end in plan_chunks(size, job.chunk_size, offset):
-            while len(window.in_flight) >= job.parallel:
+            while len(window.in_flight) >= limit:
                 window.reap(FIRST_COMPLETED)
+                if job.auto_memory is not None and limit == 1 and sent_at:
+                    # the first chunk, sent alone, was answered: tune the rest
+                    took = Measure(time.monotonic() - sent_at, window.last_size)
+                    latency, rate = estimate([took])
+                    _, limit = choose(job.auto_memory, latency, rate, job.chunk_size)
+                    limit = min(limit, job.parallel)
+                    job.parallel_used = limit
+                    sent_at = 0.0
             job.check_unchanged(fd)
             data, chunk_hash = reader.payload(start, end)
             future = pool.submit(_append_concurrent, job, sid, start, data, chunk_hash)
             del data  # the worker holds the only reference: at most `parallel` buffers
             window.in_flight[future] = (start, end)
+            if job.auto_memory is not None and limit == 1 and not window.acked and not sent_at:
+                sent_at, window.last_size = time.monotonic(), end - start
         while window.in_flight:
             window.reap(FIRST_COMPLETED)
     except errors.BackupError:
@@ -90,6 +104,7 @@ class _Window:
     committed: int
     in_flight: dict[Future[None], tuple[int, int]] = field(default_factory=dict)
     acked: dict[int, int] = field(default_factory=dict)
+    last_size: int = 0
 
     def reap(self, return_when: str) -> None:
         done, _ = wait(list(self.in_flight), return_when=return_when)
