@@ -77,7 +77,10 @@ def int_or_auto(low: int, high: int) -> Parser:
     def parse(value: Any) -> int | str:
         if isinstance(value, str) and value.strip().lower() == "auto":
             return "auto"
-        return whole_number(value, low, high)
+        try:
+            return whole_number(value, low, high)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, or auto") from None
 
     return parse
 
