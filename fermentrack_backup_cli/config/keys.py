@@ -104,11 +104,22 @@ CORE_KEYS: tuple[Key, ...] = (
     ),
     Key(
         "upload.chunk_size_mib",
-        v.int_range(4, 148),
-        8,
-        "upload session chunk size in MiB (rounded down to a multiple of 4)",
+        v.int_or_auto(4, 148),
+        "auto",
+        "upload session chunk size in MiB (rounded down to a multiple of 4), or auto",
     ),
-    Key("upload.parallel", v.int_range(1, 16), 1, "chunks of one file uploaded at once"),
+    Key(
+        "upload.parallel",
+        v.int_or_auto(1, 16),
+        "auto",
+        "chunks of one file uploaded at once, or auto (measured, within upload.memory_mib)",
+    ),
+    Key(
+        "upload.memory_mib",
+        v.int_range(4, 4096),
+        24,
+        "memory budget in MiB for chunks in flight (chunk size x requests at once)",
+    ),
     Key("upload.max_attempts", v.int_range(1, 100), 6, "attempts per request"),
     Key("upload.max_duration", v.duration, "6h", "give up a whole upload run after this"),
     Key(

@@ -71,6 +71,20 @@ def int_range(low: int, high: int) -> Parser:
     return parse
 
 
+def int_or_auto(low: int, high: int) -> Parser:
+    """A whole number in [low, high], or "auto" (the engine chooses)."""
+
+    def parse(value: Any) -> int | str:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            return "auto"
+        try:
+            return whole_number(value, low, high)
+        except ValueError as exc:
+            raise ValueError(f"{exc}, or auto") from None
+
+    return parse
+
+
 def choice(*choices: str) -> Parser:
     def parse(value: Any) -> str:
         if value not in choices:

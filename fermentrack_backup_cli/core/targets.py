@@ -194,8 +194,9 @@ class Targets:
             if conn.token_store:
                 tokens = self.token_store(conn)
         transfer = Transfer(
-            chunk_size_mib=int(self.settings.get("upload.chunk_size_mib")),
-            parallel=int(self.settings.get("upload.parallel")),
+            chunk_size_mib=_auto_zero(self.settings.get("upload.chunk_size_mib")),
+            parallel=_auto_zero(self.settings.get("upload.parallel")),
+            memory_mib=int(self.settings.get("upload.memory_mib")),
             bwlimit=self.limiter(),
         )
         return TargetEnv(self.settings, policy, tokens, resume, transfer)
@@ -219,3 +220,8 @@ class Targets:
         key = target.lock_key
         digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
         return FileLock(self.dirs.lock_dir / f"{digest}.lock", timeout, target.description)
+
+
+def _auto_zero(value: object) -> int:
+    """A setting that may be "auto": 0 stands for auto in `Transfer`."""
+    return 0 if value == "auto" else int(str(value))

@@ -54,8 +54,9 @@ class ProviderSpec:
 class Transfer:
     """How to move bytes, as plain values from the settings and the command line."""
 
-    chunk_size_mib: int = 8
-    parallel: int = 1
+    chunk_size_mib: int = 8  # 0: auto (from memory_mib)
+    parallel: int = 1  # 0: auto (measured, within memory_mib)
+    memory_mib: int = 24
     # the run's bandwidth limit, one bucket shared by every request of the run (None: off)
     bwlimit: Limiter | None = None
 

@@ -4,14 +4,18 @@ as it grows (Dropbox's concurrent sessions take chunks in any order)."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 from ... import errors
+from ...contenthash import BLOCK_SIZE
 from ...models import RemoteFile
 from ...units import human_size
 from .chunks import BlockReader, plan_chunks
 from .job import CONCURRENT, MAX_OFFSET_CORRECTIONS, Job
+from .tuning import Measure, choose, estimate
 
 
 def run_concurrent(
@@ -26,16 +30,33 @@ def run_concurrent(
     sid = session_id
     job.advance_to(offset)
     window = _Window(job, reader, sid, offset)
-    pool = ThreadPoolExecutor(max_workers=job.parallel, thread_name_prefix="upload")
+    # adaptive: the first spans (4 MiB, then one chunk, to tell latency from throughput)
+    # are sent alone and timed; then `limit` chunks go in flight
+    probes = 0
+    if job.auto_memory is not None:
+        probes = 2 if offset == 0 and size > BLOCK_SIZE + job.chunk_size > 2 * BLOCK_SIZE else 1
+    limit = 1 if probes else job.parallel
+    pool = ThreadPoolExecutor(max_workers=max(1, job.parallel), thread_name_prefix="upload")
+    sent_at = 0.0
+    measures: list[Measure] = []
     try:
-        for start, end in plan_chunks(size, job.chunk_size, offset):
-            while len(window.in_flight) >= job.parallel:
+        for start, end in _spans(size, job.chunk_size, offset, probes == 2):
+            while len(window.in_flight) >= limit:
                 window.reap(FIRST_COMPLETED)
+                if sent_at:
+                    measures.append(Measure(time.monotonic() - sent_at, window.last_size))
+                    sent_at = 0.0
+                    if len(measures) == probes:
+                        latency, rate = estimate(measures)
+                        _, want = choose(job.auto_memory or 0, latency, rate, job.chunk_size)
+                        limit = job.parallel_used = min(want, job.parallel)
             job.check_unchanged(fd)
             data, chunk_hash = reader.payload(start, end)
             future = pool.submit(_append_concurrent, job, sid, start, data, chunk_hash)
             del data  # the worker holds the only reference: at most `parallel` buffers
             window.in_flight[future] = (start, end)
+            if len(measures) < probes:
+                sent_at, window.last_size = time.monotonic(), end - start
         while window.in_flight:
             window.reap(FIRST_COMPLETED)
     except errors.BackupError:
@@ -64,6 +85,14 @@ def run_concurrent(
         ) from None
 
 
+def _spans(size: int, chunk: int, offset: int, probe_small: bool) -> Iterator[tuple[int, int]]:
+    """The chunks to send; with `probe_small` a 4 MiB span first (a second size to time)."""
+    if probe_small:
+        yield 0, BLOCK_SIZE
+        offset = BLOCK_SIZE
+    yield from plan_chunks(size, chunk, offset)
+
+
 def _append_concurrent(job: Job, session_id: str, start: int, data: bytes, chunk_hash: str) -> None:
     last = start + len(data) == job.source.size
     for attempt in range(MAX_OFFSET_CORRECTIONS):
@@ -90,6 +119,7 @@ class _Window:
     committed: int
     in_flight: dict[Future[None], tuple[int, int]] = field(default_factory=dict)
     acked: dict[int, int] = field(default_factory=dict)
+    last_size: int = 0
 
     def reap(self, return_when: str) -> None:
         done, _ = wait(list(self.in_flight), return_when=return_when)

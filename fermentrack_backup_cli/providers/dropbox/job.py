@@ -69,6 +69,10 @@ class Job:
     check: Check | None = None  # fed every byte; its verdict comes before the commit
     reported: int = 0  # bytes reported to `progress` so far
     created: float = 0.0  # when the current session was started (time.time())
+    # adaptive: memory budget in bytes; the first chunk is sent alone and timed, then
+    # `parallel` is chosen by tuning.choose (None: keep `parallel` as given)
+    auto_memory: int | None = None
+    parallel_used: int = 0  # what the adaptive choice picked (0: not tuned)
 
     @property
     def remote_path(self) -> str:

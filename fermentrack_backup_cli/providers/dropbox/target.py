@@ -32,6 +32,7 @@ from ..spec import Transfer
 from .convert import converting
 from .engine import chunk_bytes, upload_file
 from .job import Job
+from .tuning import MIB, chunk_for_budget, max_parallel_for_budget
 
 T = TypeVar("T")
 LIST_PAGE = 2000
@@ -258,16 +259,13 @@ class DropboxTarget:
         check: Check | None = None,
     ) -> Stored:
         """Through the engine: one call up to a chunk, else a (resumable) upload session."""
-        job = Job(
-            self,
-            source,
-            overwrite,
-            progress,
-            chunk_bytes(self.transfer.chunk_size_mib),
-            max(1, self.transfer.parallel),
-            self.resume,
-            check,
-        )
+        t = self.transfer
+        memory = t.memory_mib * MIB
+        chunk = chunk_bytes(t.chunk_size_mib) if t.chunk_size_mib else chunk_for_budget(memory)
+        parallel = t.parallel if t.parallel else max_parallel_for_budget(memory, chunk)
+        job = Job(self, source, overwrite, progress, chunk, max(1, parallel), self.resume, check)
+        if not t.parallel and parallel > 1:
+            job.auto_memory = memory  # concurrent session, first chunk alone and timed
         return upload_file(job)
 
     # upload-session primitives for the transfer engine --------------------------------
