@@ -466,6 +466,21 @@ def test_latency_and_request_log(fake: FakeDropbox) -> None:
     )
 
 
+def test_rate_limit_per_connection(fake: FakeDropbox) -> None:
+    dbx = make_client(fake)
+    dbx.users_get_current_account()  # the token refresh is not paced into the timing
+    fake.rate_limit = 4 * MiB  # bytes per second per connection
+    data = os.urandom(2 * MiB)
+    started = time.monotonic()
+    dbx.files_upload(data, "/paced.bin")
+    assert time.monotonic() - started >= 0.45  # 2 MiB at 4 MiB/s: at least 0.5 s
+    fake.rate_limit = 0
+    started = time.monotonic()
+    dbx.files_upload(data, "/free.bin")
+    assert time.monotonic() - started < 0.45
+    assert fake.read_file("/paced.bin") == data
+
+
 @settings(max_examples=25, deadline=None)
 @given(st.binary(max_size=64), st.integers(min_value=0, max_value=2))
 def test_content_hash_matches_sdk(tail: bytes, blocks: int) -> None:

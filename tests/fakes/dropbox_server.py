@@ -32,6 +32,12 @@ waits that many seconds after its body has been received (or before a reset) and
 response is sent, so the wait never overlaps the transfer of the body; requests on separate
 connections wait concurrently, as they would on a real link.
 
+Bandwidth: ``fake.rate_limit = 20e6`` (bytes per second, 0 = unlimited) caps each
+connection's upstream: the fake reads every request body no faster than that (it sleeps
+between reads until the bytes so far are due), so TCP back-pressure slows the client as a
+link of that speed would; separate connections each get the full rate, as separate TCP
+streams on a path whose bottleneck is per-flow.
+
 Storage: each body is received once, hashed once as it arrives (its content hash is checked
 against that) and written to disk once.  A sequential session's hash grows from the
 per-request block digests and its file is renamed into place by finish; a concurrent
@@ -453,6 +459,7 @@ class FakeDropbox:
         self.list_page_size: int = 100
         self.quota_allocated: int = 2 * GIB
         self.latency: float = 0.0  # seconds per request, after its body, before its response
+        self.rate_limit: float = 0.0  # bytes per second of request body per connection; 0: off
         self.deny_authorization: bool = False
         self.session_ttl: float = 7 * 24 * 3600
         self.delete_batch_async: bool = True  # False: delete_batch answers "complete" at once
@@ -1835,6 +1842,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._chunked = False
         self._waited = False
         self.trickle: tuple[float, str] | None = None  # (interval, part) of a trickle fault
+        self._body_started = 0.0  # when the current request's body began (monotonic)
+        self._body_got = 0  # its bytes read so far, for fake.rate_limit
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -1856,6 +1865,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._chunks_done = False
         self._waited = False
         self.trickle = None
+        self._body_started = time.monotonic()
+        self._body_got = 0
         try:
             self.server.fake._handle(self)
         except _Reset:
@@ -1880,6 +1891,16 @@ class _Handler(BaseHTTPRequestHandler):
         latency = self.server.fake.latency
         if latency > 0:
             time.sleep(latency)
+
+    def pace(self, n: int) -> None:
+        """Count `n` more body bytes; under ``fake.rate_limit``, sleep until they are due."""
+        self._body_got += n
+        rate = self.server.fake.rate_limit
+        if rate > 0:
+            due = self._body_started + self._body_got / rate
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
 
     def stall(self, seconds: float | None) -> bool:
         """Hold the connection without answering; True when ``seconds`` ran out first,
@@ -1936,6 +1957,7 @@ class _Handler(BaseHTTPRequestHandler):
             if not data:
                 raise ConnectionError("client went away")
             self._body_left = left - len(data)
+            self.pace(len(data))
             return data
         if self._chunks_done:
             return b""
@@ -1952,6 +1974,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not data:
             raise ConnectionError("client went away")
         self._chunk_left -= len(data)
+        self.pace(len(data))
         if self._chunk_left == 0:
             self.rfile.readline(65537)
         return data
@@ -1988,6 +2011,7 @@ class _Handler(BaseHTTPRequestHandler):
                     raise ConnectionError("client went away")
                 hasher.update(view[pos : pos + n])
                 pos += n
+                self.pace(n)
             self._body_left = 0
             self.round_trip()
             return _Body(hasher, size, buf, None)
