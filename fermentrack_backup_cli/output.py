@@ -18,6 +18,7 @@ import functools
 import json
 import os
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from .errors import BackupError
+from .retry import Wait
 from .text import safe_text
 
 if TYPE_CHECKING:
@@ -98,6 +100,9 @@ class Output:
         self.transcript: deque[str] = deque(maxlen=TRANSCRIPT_LINES)
         self._out: Console | None = None
         self._err: Console | None = None
+        self.progress: Any = None  # the Rich Progress shown on stderr now (byte_progress)
+        self._status: tuple[Any, Any] | None = None  # (progress, task) of the wait line
+        self._status_lock = threading.Lock()  # waits are reported from worker threads too
 
     def _console(self, name: StreamName, tty: bool) -> Console:
         console = _guarded_console_class()(
@@ -221,6 +226,31 @@ class Output:
         if hint:
             self._err_line("hint:", "dim", hint)
 
+    def waiting(self, wait: Wait) -> None:
+        """A wait (a retry's backoff, the run lock). A terminal shows one status line that
+        counts down and goes when the wait ends; otherwise one plain line per wait on
+        stderr, also with --json (stdout keeps its JSON document); nothing with --quiet."""
+        if self.quiet:
+            return
+        if not self.stderr_tty or self.json:
+            if wait.first:
+                self._err_line("", "", wait.text())
+            return
+        text = None if wait.ended else safe_text(wait.text())
+        with self._status_lock, self.guard("stderr"):
+            if self._status is not None and text is not None:
+                self._status[0].update(self._status[1], description=text)
+            elif self._status is not None:
+                progress, task = self._status
+                self._status = None
+                progress.remove_task(task)
+                if progress is not self.progress:  # the line's own, outside any bar
+                    progress.stop()
+            elif text is not None and self.alive("stderr"):
+                progress = self.progress or _progress(self, ())
+                progress.start()  # (a no-op for the bars, started already)
+                self._status = (progress, progress.add_task(text, total=None, status=True))
+
     def error(self, exc: BackupError) -> None:
         if self.json:
             self.data({"error": {**exc.to_dict(), "exit_code": exc.exit_code}})
@@ -281,27 +311,45 @@ def byte_progress(out: Output) -> Iterator[ByteBars | None]:
     from rich.progress import (
         BarColumn,
         DownloadColumn,
-        Progress,
-        TextColumn,
         TimeRemainingColumn,
         TransferSpeedColumn,
     )
 
     columns = (BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    # markup=False: a task's description is a file name, not Rich markup
-    progress = Progress(
-        TextColumn("{task.description}", markup=False),
-        *columns,
-        console=out.err,
-        transient=True,
-    )
+    progress = _progress(out, columns)
+    out.waiting(Wait("", 0, ended=True))  # a wait's own line ends where bars begin
     with out.guard("stderr"):
         progress.start()
+    out.progress = progress
     try:
         yield ByteBars(progress, out)
     finally:
+        with out._status_lock:
+            out.progress = out._status = None
         with out.guard("stderr"):
             progress.stop()
+
+
+def _progress(out: Output, columns: Sequence[Any]) -> Any:
+    """A transient Progress on stderr: a name and `columns`; a wait is a text-only task."""
+    from rich.progress import Progress, ProgressColumn, TextColumn
+    from rich.text import Text
+
+    class ExceptStatus(ProgressColumn):
+        def __init__(self, inner: ProgressColumn) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def render(self, task: Any) -> Any:
+            return Text() if task.fields.get("status") else self.inner.render(task)
+
+    # markup=False: a task's description is a file name, not Rich markup
+    return Progress(
+        TextColumn("{task.description}", markup=False),
+        *(ExceptStatus(column) for column in columns),
+        console=out.err,
+        transient=True,
+    )
 
 
 class UploadReporter:

@@ -39,6 +39,7 @@ class ProviderSpec:
     # checking or listing a connection talks to a server: not under --offline, and not
     # from shell completion (a provider without it lists its files with no network or SDK)
     network: bool = False
+    status_url: str | None = None  # where the service reports outages (a give-up's hint)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ SPEC = ProviderSpec(
     link="oauth",
     uses_tokens=True,
     network=True,
+    status_url="https://status.dropbox.com",
     config_keys=(
         Key(
             "dropbox.app_key",
