@@ -18,15 +18,19 @@ import contextlib
 import errno
 import fcntl
 import hashlib
+import json
 import os
 import re
 import secrets
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import IO
 
 from . import errors
+from .retry import Wait, WaitCallback
 
 
 def fsync_dir(directory: Path) -> None:
@@ -139,13 +143,25 @@ class FileLock:
     """An flock(2)-based lock that waits at most `timeout` seconds.
 
     flock is released by the kernel when the process dies, so a SIGKILLed run
-    never leaves a stale lock behind.
+    never leaves a stale lock behind. The holder writes who it is into the file (JSON:
+    pid, the connection's label, the command, when it started), so a run that has to
+    wait can say for whom, and a run that gives up can name it.
     """
 
-    def __init__(self, path: Path, timeout: float, what: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        timeout: float,
+        what: str,
+        *,
+        label: str | None = None,
+        on_wait: WaitCallback | None = None,
+    ) -> None:
         self.path = path
         self.timeout = timeout
         self.what = what
+        self.label = label
+        self.on_wait = on_wait
         self._fd: int | None = None
 
     def __enter__(self) -> FileLock:
@@ -153,25 +169,73 @@ class FileLock:
         # O_NOFOLLOW: a symlink planted in the lock folder is never written through
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         deadline = time.monotonic() + self.timeout
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    os.close(fd)
-                    raise errors.Locked(
-                        f"another fermentrack-backup run holds the lock for {self.what}",
-                        "wait for it to finish, or raise --lock-timeout",
-                    ) from None
-                time.sleep(0.2)
+        waiting: Wait | None = None
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    left = deadline - time.monotonic()
+                    holder = lock_holder(fd)
+                    if left <= 0:
+                        os.close(fd)
+                        raise self._locked(holder) from None
+                    waiting = self._report(waiting, holder, left)
+                    time.sleep(min(0.2, left))
+        finally:
+            if waiting is not None and self.on_wait is not None:
+                self.on_wait(replace(waiting, remaining=0.0, ended=True))
+        record = {
+            "pid": os.getpid(),
+            "label": self.label,
+            "command": " ".join(sys.argv[1:2]) or None,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
         os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        os.write(fd, (json.dumps(record) + "\n").encode())
         self._fd = fd
         return self
+
+    def _report(self, waiting: Wait | None, holder: str, left: float) -> Wait | None:
+        """Show the wait: first when it starts, then about once a second."""
+        if self.on_wait is None:
+            return None
+        if waiting is None:
+            waiting = Wait(f"waiting for the run holding the lock ({holder})", self.timeout)
+            self.on_wait(waiting)
+        elif (waiting.remaining or waiting.delay) - left >= 1:
+            waiting = replace(waiting, remaining=left)
+            self.on_wait(waiting)
+        return waiting
+
+    def _locked(self, holder: str) -> errors.Locked:
+        return errors.Locked(
+            f"another fermentrack-backup run ({holder}) holds the lock for {self.what}",
+            f"wait for it to finish, then run again (this run waited {self.timeout:g} s; "
+            "`upload --lock-timeout SECONDS` waits longer)",
+        )
 
     def __exit__(self, *exc: object) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def lock_holder(fd: int) -> str:
+    """Who holds a lock, from its file: "nas, pid 1234" (an older run wrote only its pid)."""
+    try:
+        text = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip()
+    except OSError:
+        return "pid unknown"
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return f"pid {text}" if text.isdigit() else "pid unknown"
+    if not isinstance(record, dict):
+        return "pid unknown"
+    pid = record.get("pid")
+    label = record.get("label")
+    where = f"pid {pid}" if isinstance(pid, int) else "pid unknown"
+    return f"{label}, {where}" if isinstance(label, str) and label else where

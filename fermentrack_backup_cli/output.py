@@ -18,6 +18,7 @@ import functools
 import json
 import os
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -26,8 +27,10 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 from .columns import Column, elide, fit
 from .errors import BackupError
+from .output_progress import ByteBars, _progress, byte_progress
+from .retry import Wait
 from .text import safe_text
-from .units import human_rate, human_size, mib
+from .units import human_rate, human_size
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -100,6 +103,9 @@ class Output:
         self.transcript: deque[str] = deque(maxlen=TRANSCRIPT_LINES)
         self._out: Console | None = None
         self._err: Console | None = None
+        self.progress: Any = None  # the Rich Progress shown on stderr now (byte_progress)
+        self._status: tuple[Any, Any] | None = None  # (progress, task) of the wait line
+        self._status_lock = threading.Lock()  # waits are reported from worker threads too
 
     def _console(self, name: StreamName, tty: bool) -> Console:
         console = _guarded_console_class()(
@@ -249,102 +255,35 @@ class Output:
         if hint:
             self._err_line("hint:", "dim", hint)
 
+    def waiting(self, wait: Wait) -> None:
+        """A wait (a retry's backoff, the run lock). A terminal shows one status line that
+        counts down and goes when the wait ends; otherwise one plain line per wait on
+        stderr, also with --json (stdout keeps its JSON document); nothing with --quiet."""
+        if self.quiet:
+            return
+        if not self.stderr_tty or self.json:
+            if wait.first:
+                self._err_line("", "", wait.text())
+            return
+        text = None if wait.ended else safe_text(wait.text())
+        with self._status_lock, self.guard("stderr"):
+            if self._status is not None and text is not None:
+                self._status[0].update(self._status[1], description=text)
+            elif self._status is not None:
+                progress, task = self._status
+                self._status = None
+                progress.remove_task(task)
+                if progress is not self.progress:  # the line's own, outside any bar
+                    progress.stop()
+            elif text is not None and self.alive("stderr"):
+                progress = self.progress or _progress(self, ())
+                progress.start()  # (a no-op for the bars, started already)
+                self._status = (progress, progress.add_task(text, total=None, status=True))
+
     def error(self, exc: BackupError) -> None:
         if self.json:
             self.data({"error": {**exc.to_dict(), "exit_code": exc.exit_code}})
         self.fail(exc.message, exc.hint)
-
-
-class ByteBars:
-    """One Rich progress bar at a time on stderr: MiB done of total, MiB/s, ETA.
-
-    The bar is live only while its file is read or sent: `finished` draws it at 100%
-    (a short last callback does not leave it at 310.4/314.7) and ends its line, so the
-    next message starts on a line of its own; a bar of a file that failed is erased."""
-
-    def __init__(self, progress: Any, out: Output) -> None:
-        self.progress = progress
-        self.out = out
-        self.task: Any = None
-        self.total = 0
-
-    def started(self, name: str, total: int, done: int = 0) -> None:
-        with self.out.guard("stderr"):
-            self.finished(complete=False)
-            self.total = total
-            self.task = self.progress.add_task(safe_text(name), total=total, completed=done)
-            self.progress.start()
-
-    def advance(self, nbytes: int) -> None:
-        if self.task is not None:
-            with self.out.guard("stderr"):
-                self.progress.advance(self.task, nbytes)
-
-    def finished(self, complete: bool = True) -> None:
-        if self.task is None:
-            return
-        task, self.task = self.task, None
-        live = self.progress.live
-        with self.out.guard("stderr"):
-            if complete:
-                self.progress.update(task, completed=self.total)
-            else:
-                live.transient = True
-            try:
-                self.progress.stop()
-            finally:
-                live.transient = False
-                self.progress.remove_task(task)
-
-
-def _transfer_columns() -> tuple[Any, ...]:
-    from rich.progress import ProgressColumn, Task
-    from rich.text import Text
-
-    class Sizes(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            total = task.total or 0
-            return Text(f"{mib(task.completed)}/{mib(total)} MiB", style="progress.download")
-
-    class Rate(ProgressColumn):
-        def render(self, task: Task) -> Text:
-            speed = task.finished_speed or task.speed
-            return Text(human_rate(speed) if speed else "", style="progress.data.speed")
-
-    return Sizes(), Rate()
-
-
-@contextmanager
-def byte_progress(out: Output) -> Iterator[ByteBars | None]:
-    """Progress bars on a terminal only; cron, --quiet and --json get None."""
-    if not out.stderr_tty or out.quiet or out.json or not out.alive("stderr"):
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    # markup=False: a task's description is a file name, not Rich markup. No stdout
-    # redirection: a console made while a bar is live must not keep Rich's proxy.
-    progress = Progress(
-        TextColumn("{task.description}", markup=False),
-        BarColumn(),
-        TaskProgressColumn(),
-        *_transfer_columns(),
-        TimeRemainingColumn(),
-        console=out.err,
-        redirect_stdout=False,
-        redirect_stderr=False,
-    )
-    bars = ByteBars(progress, out)
-    try:
-        yield bars
-    finally:
-        bars.finished(complete=False)
 
 
 class UploadReporter:

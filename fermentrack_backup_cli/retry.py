@@ -6,6 +6,12 @@ a deadline, so a cron job always ends. The same `Deadline` bounds every request
 of the run (the provider clips each request's timeouts to it and cuts requests
 still in flight when it passes), so when a request fails because the budget ran
 out, the error says so instead of "connection lost".
+
+Waits are visible: before each pause the policy hands its `on_wait` callback a `Wait`
+(why, how long, which attempt), again as the pause counts down, and once more when it
+ends; the CLI shows it (a status line on a terminal, one plain line otherwise). Each
+give-up names its cause (rate limit, server error, network, time budget) with a hint
+that fits it.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 from . import errors
@@ -73,6 +79,58 @@ class Deadline:
         )
 
 
+def seconds_text(seconds: float) -> str:
+    """A wait for humans: "5 s", "0.4 s", "2 min 5 s"."""
+    if seconds < 1:
+        return f"{max(0.0, seconds):.1f} s"
+    whole = round(seconds)
+    if whole < 600:
+        return f"{whole} s"
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+@dataclass(frozen=True)
+class Wait:
+    """One visible wait: a retry's backoff (`attempt` of `max_attempts` comes next) or
+    another wait (the run lock: no attempts). `remaining` counts down from `delay`;
+    `ended` says the wait is over (a status line is cleared)."""
+
+    reason: str  # "rate limited by Dropbox", "waiting for the run holding the lock (...)"
+    delay: float  # seconds, in all
+    attempt: int | None = None
+    max_attempts: int | None = None
+    remaining: float | None = None  # None: the whole delay is ahead
+    ended: bool = False
+
+    @property
+    def first(self) -> bool:
+        """The wait's first report (a non-terminal output prints only this one)."""
+        return self.remaining is None and not self.ended
+
+    def text(self) -> str:
+        left = self.delay if self.remaining is None else self.remaining
+        if self.attempt is None:
+            return f"{self.reason}, for up to {seconds_text(left)}"
+        return (
+            f"{self.reason}, retrying in {seconds_text(left)} "
+            f"(attempt {self.attempt} of {self.max_attempts})"
+        )
+
+
+WaitCallback = Callable[[Wait], None]
+RATE_LIMIT_CODES = frozenset({"too_many_requests", "too_many_write_operations", "rate_limit"})
+
+
+def cause_of(exc: errors.Transient) -> str:
+    """Why a retryable failure happened: "rate_limit", "server" or "network"."""
+    if exc.code in RATE_LIMIT_CODES or exc.code.startswith("too_many"):
+        return "rate_limit"
+    if exc.code == "server_error":
+        return "server"
+    return "network"
+
+
 @dataclass
 class RetryPolicy:
     max_attempts: int = 6
@@ -86,6 +144,9 @@ class RetryPolicy:
     # the server refused the connection's token (revoked, app removed): the one hook that
     # lets core mark the connection needs_relink, from whichever thread saw it
     on_refused: Callable[[], None] | None = None
+    # a wait is about to start, counts down or ended: the CLI shows it (never raises)
+    on_wait: WaitCallback | None = None
+    status_url: str | None = None  # where the service reports outages, for hints
 
     @classmethod
     def for_duration(
@@ -125,17 +186,80 @@ class RetryPolicy:
             return
         budget = self.deadline.named
         if exc.retry_after is not None and exc.retry_after > left:
+            after = f"{exc.retry_after:.0f} s"  # as the header says it
             raise errors.RetryAfterExceedsBudget(
-                f"gave up {what}: {self.service} asked to wait {exc.retry_after:.0f} s "
-                f"(Retry-After) but only {max(0.0, left):.0f} s of the time budget "
-                f"({budget}) remain",
-                "raise --max-duration or run later; an interrupted upload resumes where it stopped",
+                f"gave up {what}: {self.service} asked to wait {after} (Retry-After) but "
+                f"only {seconds_text(max(0.0, left))} of the time budget ({budget}) remain",
+                self._retry_after_hint(after),
             )
         raise errors.MaxDurationExceeded(
             f"gave up {what} after {attempt} attempt(s): {exc.message}; the next try would "
             f"start after the time budget of this run ({budget}) ends",
             self.deadline.hint,
         )
+
+    def _retry_after_hint(self, after: str) -> str:
+        option = self.deadline.option if self.deadline is not None else ""
+        if option.startswith("-"):
+            return (
+                f"run again in {after} or later, or raise {option} above it; an "
+                "interrupted upload resumes where it stopped"
+            )
+        return f"{self.service} is limiting requests: run again in {after} or later"
+
+    def gave_up(self, exc: errors.Transient, what: str, attempt: int) -> errors.RetryExhausted:
+        """The last retry failed: say why, with a hint that fits the cause."""
+        resume = "; an interrupted upload resumes where it stopped"
+        head = f"gave up {what} after {attempt} attempts"
+        cause = cause_of(exc)
+        if cause == "rate_limit":
+            return errors.RetryExhausted(
+                f"{head}: still rate limited by {self.service} ({exc.message})",
+                f"{self.service} limits how often an app may call it: wait a few minutes, "
+                f"then run again{resume}",
+            )
+        if cause == "server":
+            where = self.status_url or f"{self.service}'s status page"
+            return errors.RetryExhausted(
+                f"{head}: {self.service} kept answering with a server error ({exc.message})",
+                f"the trouble is on {self.service}'s side: check {where}, then run again "
+                f"later{resume}",
+            )
+        return errors.RetryExhausted(
+            f"{head}: {exc.message}",
+            f"check the network connection (can this machine reach {self.service}?), then "
+            f"run again{resume}",
+        )
+
+    def reason(self, exc: errors.Transient) -> str:
+        """A retry's wait, for the status line."""
+        cause = cause_of(exc)
+        if cause == "rate_limit":
+            return f"rate limited by {self.service}"
+        if cause == "server":
+            return f"server error at {self.service}"
+        return f"connection to {self.service} failed"
+
+    def report(self, wait: Wait) -> None:
+        if self.on_wait is not None:
+            self.on_wait(wait)
+
+    def wait_visibly(self, wait: Wait) -> None:
+        """Wait `wait.delay` seconds, reporting the start, each second and the end."""
+        if self.on_wait is None:
+            self._wait(wait.delay)
+            return
+        self.report(wait)
+        left = wait.delay
+        try:
+            while left > 0:
+                step = min(1.0, left)
+                self._wait(step)
+                left -= step
+                if left > 0:
+                    self.report(replace(wait, remaining=left))
+        finally:
+            self.report(replace(wait, remaining=0.0, ended=True))
 
     def _stopped(self) -> None:
         if self.stop.is_set():
@@ -169,11 +293,7 @@ class RetryPolicy:
                 self.check_deadline(what)
                 attempt += 1
                 if attempt >= self.max_attempts:
-                    raise errors.RetryExhausted(
-                        f"gave up {what} after {attempt} attempts: {exc.message}",
-                        "check the network connection and run again; an interrupted upload "
-                        "resumes where it stopped",
-                    ) from None
+                    raise self.gave_up(exc, what, attempt) from None
                 wait = self.delay(attempt - 1, exc.retry_after)
                 self._check_wait(wait, exc, what, attempt)
-                self._wait(wait)
+                self.wait_visibly(Wait(self.reason(exc), wait, attempt + 1, self.max_attempts))

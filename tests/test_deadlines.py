@@ -168,7 +168,7 @@ def test_a_retry_after_longer_than_the_budget_left_fails_at_once_and_says_so(
     (line,) = [x for x in result.stderr.splitlines() if "Retry-After" in x]
     assert f"gave up uploading {path.name}: Dropbox asked to wait 120 s (Retry-After)" in line
     assert "s of the time budget (--max-duration 10s) remain" in line
-    assert "raise --max-duration or run later" in result.stderr
+    assert "run again in 120 s or later, or raise --max-duration above it" in result.stderr
     assert history()[0].error_code == "retry_after_exceeds_budget"
     assert len(fake_dropbox.requests_to("files/upload")) == 1  # no second try
 

@@ -9,7 +9,8 @@ import typer
 
 from ..core.progress import NullWatcher, Watcher
 from ..core.prune import PruneReport
-from ..output import Output, byte_progress
+from ..output import Output
+from ..output_progress import byte_progress
 from ..retention import Decision
 from ..units import human_size
 

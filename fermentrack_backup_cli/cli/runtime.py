@@ -31,6 +31,8 @@ class Runtime:
     def context(self) -> Context:
         if self._context is None:
             self._context = Context.create(self.config)
+            # every wait of the run shows through the command's output (chosen later)
+            self._context.on_wait = lambda wait: self.out.waiting(wait)
         return self._context
 
     def close(self) -> None:

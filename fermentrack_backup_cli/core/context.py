@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from ..config import Settings
 from ..paths import AppDirs, app_dirs
+from ..retry import WaitCallback
 from ..store import Database
 from .settings import load_settings
 from .targets import Targets
@@ -23,6 +24,8 @@ class Context:
     settings: Settings
     # when this run began (time.monotonic()): the run's time budget counts from here
     started: float = field(default_factory=time.monotonic, repr=False)
+    # how the run's waits are shown (the CLI's output); None: silently
+    on_wait: WaitCallback | None = field(default=None, repr=False)
     _db: Database | None = field(default=None, repr=False)
     _targets: Targets | None = field(default=None, repr=False)
 
@@ -39,7 +42,7 @@ class Context:
     @property
     def targets(self) -> Targets:
         if self._targets is None:
-            self._targets = Targets(self.settings, self.dirs, self.db, self.started)
+            self._targets = Targets(self.settings, self.dirs, self.db, self.started, self.on_wait)
         return self._targets
 
     def close(self) -> None:

@@ -22,7 +22,7 @@ from ..models import Connection
 from ..paths import AppDirs
 from ..providers.base import NoResume, ResumeStore, Target
 from ..providers.spec import Provider, TargetEnv, Transfer
-from ..retry import RetryPolicy
+from ..retry import RetryPolicy, WaitCallback
 from ..store import Database
 
 if TYPE_CHECKING:
@@ -82,12 +82,23 @@ def _candidates(conns: list[Connection]) -> str:
 
 
 class Targets:
-    def __init__(self, settings: Settings, dirs: AppDirs, db: Database, started: float) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        dirs: AppDirs,
+        db: Database,
+        started: float,
+        on_wait: WaitCallback | None = None,
+    ) -> None:
         self.settings = settings
         self.dirs = dirs
         self.db = db
         self.started = started
         self._limiter: tuple[Limiter | None] | None = None
+        self.on_wait = on_wait  # every wait of the run (retries, the lock) is shown through it
+        # the connection label of each opened target, for the lock file (kept alive here:
+        # keyed by id())
+        self._labels: dict[int, tuple[Target, str]] = {}
 
     # references -----------------------------------------------------------------
 
@@ -163,7 +174,8 @@ class Targets:
             budget = str(self.settings.get("upload.max_duration"))
             max_duration = parse_duration(budget)
         attempts = int(self.settings.get("upload.max_attempts"))
-        return RetryPolicy.for_duration(attempts, max_duration, budget=budget, start=self.started)
+        policy = RetryPolicy.for_duration(attempts, max_duration, budget=budget, start=self.started)
+        return replace(policy, on_wait=self.on_wait)
 
     def token_store(self, conn: Connection | None = None) -> TokenStore:
         """The store of `conn`'s token (where it was linked), else the configured one."""
@@ -184,6 +196,8 @@ class Targets:
 
     def env(self, conn: Connection | None, *, retry: RetryPolicy | None = None) -> TargetEnv:
         policy = retry or self.retry_policy()
+        if policy.on_wait is None:
+            policy = replace(policy, on_wait=self.on_wait)
         tokens: TokenStore | None = None
         resume: ResumeStore = NoResume()
         if conn is not None:
@@ -206,12 +220,14 @@ class Targets:
         if ref is not None and (spec := providers.for_reference(ref)) is not None:
             provider = providers.load(spec.id)
             target, target_id = provider.open_adhoc(ref, self.env(None), mkdir=mkdir)
+            self._labels[id(target)] = (target, ref)
             return Opened(target, target_id, None, provider)
         return self.open_connection(self.resolve(ref))
 
     def open_connection(self, conn: Connection, *, retry: RetryPolicy | None = None) -> Opened:
         provider = providers.load(provider_of(conn).id)
         target = provider.open(conn, self.env(conn, retry=retry))
+        self._labels[id(target)] = (target, conn.label)
         return Opened(target, conn.id, conn, provider)
 
     def lock(self, target: Target, timeout: float) -> FileLock:
@@ -219,7 +235,15 @@ class Targets:
         linked folder, `local:DIR`, a path through a symlink)."""
         key = target.lock_key
         digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-        return FileLock(self.dirs.lock_dir / f"{digest}.lock", timeout, target.description)
+        known = self._labels.get(id(target))
+        label = known[1] if known is not None and known[0] is target else target.description
+        return FileLock(
+            self.dirs.lock_dir / f"{digest}.lock",
+            timeout,
+            target.description,
+            label=label,
+            on_wait=self.on_wait,
+        )
 
 
 def _auto_zero(value: object) -> int:

@@ -42,6 +42,7 @@ class ProviderSpec:
     network: bool = False
     # the import packages it needs at run time (doctor checks they have bytecode)
     runtime_packages: tuple[str, ...] = ()
+    status_url: str | None = None  # where the service reports outages (a give-up's hint)
 
     @property
     def link_command(self) -> str:

@@ -30,6 +30,7 @@ SPEC = ProviderSpec(
     uses_tokens=True,
     network=True,
     runtime_packages=("dropbox",),
+    status_url="https://status.dropbox.com",
     config_keys=(
         Key(
             "dropbox.app_key",

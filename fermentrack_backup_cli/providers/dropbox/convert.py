@@ -132,7 +132,11 @@ def convert(exc: Exception, what: str) -> errors.BackupError:
         )
     if isinstance(exc, dbx_exc.HttpError):  # any other HTTP status (408, a proxy's 407...)
         status = exc.status_code
-        if status in (408, 425, 429) or status >= 500:
+        if status == 429:  # a rate limit the SDK did not recognise as one
+            return errors.Transient(
+                f"Dropbox answered HTTP 429 while {what}", code="too_many_requests"
+            )
+        if status in (408, 425) or status >= 500:
             return errors.Transient(
                 f"Dropbox answered HTTP {status} while {what}", code="server_error"
             )

@@ -19,6 +19,7 @@ from ...models import Account, Connection, ProviderInfo, TokenGrant
 from ...retry import RetryPolicy
 from ..base import Target
 from ..spec import Provider, ProviderSpec, SetupCheck, TargetEnv
+from . import SPEC
 
 if TYPE_CHECKING:
     from .target import DropboxTarget
@@ -90,7 +91,7 @@ class DropboxProvider(Provider):
                 f"no refresh token for connection {conn.label} in the {conn.token_store} store",
                 f"{relink} (it keeps this connection)",
             )
-        retry = replace(env.retry, service=self.spec.display_name)
+        retry = replace(env.retry, service=self.spec.display_name, status_url=self.spec.status_url)
         client = make_client(
             Credentials(key, secret, token),
             ca_certs=ca_certs(),
@@ -178,7 +179,7 @@ class DropboxOAuth:
         return DropboxTarget(
             make_client(creds, ca_certs=ca_certs(), deadline=retry.deadline),
             str(self.settings.get("remote_folder")),
-            replace(retry, service="Dropbox"),
+            replace(retry, service=SPEC.display_name, status_url=SPEC.status_url),
         )
 
     def account(self, refresh_token: str) -> Account:
