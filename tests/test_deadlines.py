@@ -37,7 +37,20 @@ def archive(tmp_path: Path, size: int, name: str = "2026-11-27T03.00.00.tar.xz")
 
 
 def upload(path: Path, *extra: str) -> tuple[str, ...]:
-    return ("upload", str(path), "--to", "dropbox", "--no-check", "--chunk-size", "4", *extra)
+    """A sequential upload session in 4 MiB requests (these tests count its offsets; a
+    test that wants concurrency passes its own --parallel, which argparse-style wins)."""
+    parallel = () if "--parallel" in extra else ("--parallel", "1")
+    return (
+        "upload",
+        str(path),
+        "--to",
+        "dropbox",
+        "--no-check",
+        "--chunk-size",
+        "4",
+        *parallel,
+        *extra,
+    )
 
 
 def test_upload_against_a_stalled_server_ends_at_the_max_duration_and_resumes_later(
