@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import textwrap
@@ -204,8 +203,7 @@ def test_sigterm_while_waiting_exits_with_the_cancelled_code(
 def test_on_a_terminal_upload_and_download_draw_progress_without_crashing(
     subprocess_env: dict[str, str], tmp_path: Path
 ) -> None:
-    import pty
-
+    from tests.pty_run import on_terminal
     from tests.samples import make_backup
 
     src = tmp_path / "src"
@@ -216,27 +214,9 @@ def test_on_a_terminal_upload_and_download_draw_progress_without_crashing(
         ["upload", str(archive), "--to", dest, "--mkdir"],
         ["download", archive.name, "--to", dest, "--output", str(tmp_path / "restore")],
     ):
-        primary, secondary = pty.openpty()
-        proc = subprocess.Popen(
-            [EXE, *argv],
-            env=subprocess_env,
-            stdin=subprocess.DEVNULL,
-            stdout=secondary,
-            stderr=secondary,
-        )
-        os.close(secondary)
-        output = b""
-        while True:
-            try:
-                chunk = os.read(primary, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            output += chunk
-        os.close(primary)
-        assert proc.wait(timeout=60) == 0, output
-        assert b"Traceback" not in output
+        code, output = on_terminal(*argv, env=subprocess_env, columns=100)
+        assert code == 0, output
+        assert "Traceback" not in output
     assert (tmp_path / "restore" / archive.name).read_bytes() == archive.read_bytes()
 
 
