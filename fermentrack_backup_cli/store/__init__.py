@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,6 +27,19 @@ from .sessions import Sessions
 from .verifications import Verifications
 
 __all__ = ["Attempts", "Connections", "Database", "Sessions", "Verifications"]
+
+
+def _set_wal(sql: sqlite3.Connection, tries: int = 100) -> None:
+    """WAL mode. Two runs creating the database at once: switching the journal mode can
+    answer "database is locked" at once, without the busy handler; retry for ~10 s."""
+    for attempt in range(tries):
+        try:
+            sql.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == tries - 1:
+                raise
+            time.sleep(0.1)
 
 
 class Database:
@@ -53,7 +67,7 @@ class Database:
                 )
             self.sql.row_factory = sqlite3.Row
             if not read_only:
-                self.sql.execute("PRAGMA journal_mode=WAL")
+                _set_wal(self.sql)
                 self.sql.execute("PRAGMA busy_timeout=30000")
                 self.sql.execute("PRAGMA foreign_keys=ON")
                 self._migrate()
