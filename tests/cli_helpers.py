@@ -80,7 +80,7 @@ def lock_for(ref: str, timeout: float = 0) -> Any:
     from fermentrack_backup_cli.core.context import Context
 
     ctx = Context.create()
-    return ctx.targets.lock(ctx.targets.open(ref).target, timeout)
+    return ctx.targets.lock(ctx.targets.open(ref), timeout)
 
 
 def target_of(ctx: Any, conn: Any, retry: Any = None) -> Any:

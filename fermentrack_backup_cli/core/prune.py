@@ -140,7 +140,7 @@ def apply_policy(
     lock, so it never races an upload to the same target."""
     now = utcnow() if now is None else now
     attempts, target = targets.db.attempts, opened.target
-    with targets.lock(target, PRUNE_LOCK_TIMEOUT):
+    with targets.lock(opened, PRUNE_LOCK_TIMEOUT):
         decisions = tuple(plan(target.list_files(), policy, now=now))
         check_clock(attempts, opened, decisions, now)
         gone = [d.file for d in decisions if not d.keep]

@@ -37,6 +37,7 @@ class Opened:
     target_id: str
     connection: Connection | None
     provider: Provider
+    label: str  # how the user named it: the connection's label, or the ad-hoc reference
 
 
 CHECK_SECONDS = 60.0  # a status, doctor or unlink call per connection ends within this
@@ -96,9 +97,6 @@ class Targets:
         self.started = started
         self._limiter: tuple[Limiter | None] | None = None
         self.on_wait = on_wait  # every wait of the run (retries, the lock) is shown through it
-        # the connection label of each opened target, for the lock file (kept alive here:
-        # keyed by id())
-        self._labels: dict[int, tuple[Target, str]] = {}
 
     # references -----------------------------------------------------------------
 
@@ -220,28 +218,26 @@ class Targets:
         if ref is not None and (spec := providers.for_reference(ref)) is not None:
             provider = providers.load(spec.id)
             target, target_id = provider.open_adhoc(ref, self.env(None), mkdir=mkdir)
-            self._labels[id(target)] = (target, ref)
-            return Opened(target, target_id, None, provider)
+            return Opened(target, target_id, None, provider, ref)
         return self.open_connection(self.resolve(ref))
 
     def open_connection(self, conn: Connection, *, retry: RetryPolicy | None = None) -> Opened:
         provider = providers.load(provider_of(conn).id)
         target = provider.open(conn, self.env(conn, retry=retry))
-        self._labels[id(target)] = (target, conn.label)
-        return Opened(target, conn.id, conn, provider)
+        return Opened(target, conn.id, conn, provider, conn.label)
 
-    def lock(self, target: Target, timeout: float) -> FileLock:
+    def lock(self, opened: Opened, timeout: float) -> FileLock:
         """The per-target run lock: one storage is one lock however it was named (a
-        linked folder, `local:DIR`, a path through a symlink)."""
+        linked folder, `local:DIR`, a path through a symlink); the lock file names the
+        run's label so a waiting run can say whom it waits for."""
+        target = opened.target
         key = target.lock_key
         digest = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-        known = self._labels.get(id(target))
-        label = known[1] if known is not None and known[0] is target else target.description
         return FileLock(
             self.dirs.lock_dir / f"{digest}.lock",
             timeout,
             target.description,
-            label=label,
+            label=opened.label,
             on_wait=self.on_wait,
         )
 

@@ -90,7 +90,7 @@ class Uploader:
         results: dict[Path, UploadResult] = {}
         tried: list[Path] = []
         try:
-            with self.targets.lock(self.target, self.options.lock_timeout):
+            with self.targets.lock(self.opened, self.options.lock_timeout):
                 # under the lock no other run is active here: leftovers are from a killed one
                 self.attempts.fail_stale(self.target_id)
                 self.target.begin_run()  # and a target's own (temp files a killed copy left)
