@@ -90,6 +90,7 @@ import lzma
 import os
 import platform
 import pty
+import shlex
 import shutil
 import statistics
 import struct
@@ -618,6 +619,7 @@ class Bench:
             argv = [shutil.which("xz") or "xz", "-t", str(path)]
         else:
             argv = [EXE, "upload", str(path), "--to", "dropbox"]
+            argv += shlex.split(self.args.cli_args)  # experiments: the same flags on every CLI row
             if client == "nocheck":
                 argv.append("--no-check")
             elif client.startswith("bwlimit"):
@@ -858,6 +860,9 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--bwlimit-mib", type=float, default=150, help="size of the bwlimit file")
     p.add_argument("--no-bwlimit", action="store_true", help="skip the bwlimit rows")
     p.add_argument("--floor-chunk-mib", type=int, default=32)
+    p.add_argument(
+        "--cli-args", default="", help="extra upload flags on every CLI row (experiments only)"
+    )
     p.add_argument("--runs", type=int, default=1, help="repeat each case; medians shown")
     p.add_argument("--cache-dir", type=Path, help="keep generated archives here")
     p.add_argument(

@@ -1,6 +1,6 @@
 """A concurrent upload session: chunks of one file appended by a bounded pool of
-threads, at most `parallel` chunk buffers in memory, the acknowledged prefix recorded
-as it grows (Dropbox's concurrent sessions take chunks in any order)."""
+threads, at most `parallel` chunks in flight plus the one read ahead, the acknowledged
+prefix recorded as it grows (Dropbox's concurrent sessions take chunks in any order)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from ... import errors
 from ...contenthash import BLOCK_SIZE
 from ...models import RemoteFile
 from ...units import human_size
-from .chunks import BlockReader, plan_chunks
+from .chunks import BlockReader, span_end
 from .job import CONCURRENT, MAX_OFFSET_CORRECTIONS, Job
-from .tuning import Measure, choose, estimate
+from .tuning import MAX_PARALLEL, Measure, choose, estimate
 
 
 def run_concurrent(
@@ -31,32 +31,31 @@ def run_concurrent(
     job.advance_to(offset)
     window = _Window(job, reader, sid, offset)
     # adaptive: the first spans (4 MiB, then one chunk, to tell latency from throughput)
-    # are sent alone and timed; then `limit` chunks go in flight
+    # are sent alone and timed (each by its worker); then `limit` chunks go in flight
     probes = 0
     if job.auto_memory is not None:
-        probes = 2 if offset == 0 and size > BLOCK_SIZE + job.chunk_size > 2 * BLOCK_SIZE else 1
+        two = offset % BLOCK_SIZE == 0 and size - offset > BLOCK_SIZE + job.chunk_size
+        probes = 2 if two and job.chunk_size > BLOCK_SIZE else 1
     limit = 1 if probes else job.parallel
-    pool = ThreadPoolExecutor(max_workers=max(1, job.parallel), thread_name_prefix="upload")
-    sent_at = 0.0
-    measures: list[Measure] = []
+    workers = MAX_PARALLEL if job.auto_memory is not None else max(1, job.parallel)
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload")
     try:
-        for start, end in _spans(size, job.chunk_size, offset, probes == 2):
+        for start, end in _spans(size, job, offset, probes == 2):
+            job.check_unchanged(fd)
+            # read ahead: this chunk is read and hashed while the others are in flight
+            data, chunk_hash = reader.payload(start, end)
             while len(window.in_flight) >= limit:
                 window.reap(FIRST_COMPLETED)
-                if sent_at:
-                    measures.append(Measure(time.monotonic() - sent_at, window.last_size))
-                    sent_at = 0.0
-                    if len(measures) == probes:
-                        latency, rate = estimate(measures)
-                        _, want = choose(job.auto_memory or 0, latency, rate, job.chunk_size)
-                        limit = job.parallel_used = min(want, job.parallel)
-            job.check_unchanged(fd)
-            data, chunk_hash = reader.payload(start, end)
+                if probes and len(window.measures) >= probes:
+                    latency, rate = estimate(window.measures[:probes])
+                    memory = job.auto_memory or 0
+                    job.chunk_size, limit = choose(
+                        memory, latency, rate, None if job.auto_chunk else job.chunk_size
+                    )
+                    job.parallel_used, probes = limit, 0
             future = pool.submit(_append_concurrent, job, sid, start, data, chunk_hash)
-            del data  # the worker holds the only reference: at most `parallel` buffers
+            del data  # the worker holds the only reference: bounded buffers
             window.in_flight[future] = (start, end)
-            if len(measures) < probes:
-                sent_at, window.last_size = time.monotonic(), end - start
         while window.in_flight:
             window.reap(FIRST_COMPLETED)
     except errors.BackupError:
@@ -85,28 +84,38 @@ def run_concurrent(
         ) from None
 
 
-def _spans(size: int, chunk: int, offset: int, probe_small: bool) -> Iterator[tuple[int, int]]:
-    """The chunks to send; with `probe_small` a 4 MiB span first (a second size to time)."""
+def _spans(size: int, job: Job, offset: int, probe_small: bool) -> Iterator[tuple[int, int]]:
+    """The chunks to send, each of the job's chunk size at the time it is read (the
+    adaptive choice may change it); with `probe_small` a 4 MiB span first (a second size
+    to time)."""
     if probe_small:
-        yield 0, BLOCK_SIZE
-        offset = BLOCK_SIZE
-    yield from plan_chunks(size, chunk, offset)
+        yield offset, offset + BLOCK_SIZE
+        offset += BLOCK_SIZE
+    while offset < size:
+        end = span_end(offset, size, job.chunk_size)
+        yield offset, end
+        offset = end
 
 
-def _append_concurrent(job: Job, session_id: str, start: int, data: bytes, chunk_hash: str) -> None:
+def _append_concurrent(
+    job: Job, session_id: str, start: int, data: bytes, chunk_hash: str
+) -> Measure:
+    """Append one chunk; how long it took (the adaptive choice's measure)."""
     last = start + len(data) == job.source.size
+    sent = time.monotonic()
     for attempt in range(MAX_OFFSET_CORRECTIONS):
         try:
             job.send(
                 f"uploading {job.source.name} at {start}",
                 lambda: job.api.session_append(session_id, start, data, chunk_hash, close=last),
             )
-            return
+            break
         except errors.IncorrectOffset:
             # In a concurrent session every chunk's offset is its own; the server's
             # correct_offset (bytes held so far) says nothing about this chunk: resend it.
             if attempt == MAX_OFFSET_CORRECTIONS - 1:
                 raise
+    return Measure(time.monotonic() - sent, len(data))
 
 
 @dataclass
@@ -117,15 +126,15 @@ class _Window:
     reader: BlockReader
     session_id: str
     committed: int
-    in_flight: dict[Future[None], tuple[int, int]] = field(default_factory=dict)
+    in_flight: dict[Future[Measure], tuple[int, int]] = field(default_factory=dict)
     acked: dict[int, int] = field(default_factory=dict)
-    last_size: int = 0
+    measures: list[Measure] = field(default_factory=list)  # in the order they ended
 
     def reap(self, return_when: str) -> None:
         done, _ = wait(list(self.in_flight), return_when=return_when)
         for future in done:
             start, end = self.in_flight.pop(future)
-            future.result()  # raises the worker's error
+            self.measures.append(future.result())  # raises the worker's error
             self.acked[start] = end
         moved = False
         while self.committed in self.acked:

@@ -29,6 +29,7 @@ import functools
 import hashlib
 import os
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from ... import errors
 from ...contenthash import BLOCK_SIZE
@@ -186,14 +187,45 @@ def _sequential(
         job.record(session_id, SEQUENTIAL, offset, reader)
     sid = session_id
     job.advance_to(offset)
+    # one append in flight (a worker sends it) while the next chunk is read and hashed:
+    # two chunk buffers at most
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload")
+    try:
+        return _sequential_appends(job, fd, reader, sid, offset, pool)
+    except BaseException as exc:
+        if not isinstance(exc, errors.BackupError):  # Ctrl-C: stop the worker's backoff
+            job.api.retry.stop.set()
+        pool.shutdown(wait=isinstance(exc, errors.BackupError), cancel_futures=True)
+        raise
+    finally:
+        pool.shutdown()
+
+
+def _sequential_appends(
+    job: Job, fd: int, reader: BlockReader, sid: str, offset: int, pool: ThreadPoolExecutor
+) -> RemoteFile:
+    api, size = job.api, job.source.size
     corrections = 0
+    sending: Future[None] | None = None  # the append of [acked, offset), in flight
+    acked = offset
     while True:
         job.check_unchanged(fd)
         end = span_end(offset, size, job.chunk_size)
-        data, chunk_hash = reader.payload(offset, end)
+        data, chunk_hash = reader.payload(offset, end)  # read ahead of the one in flight
         digest = chunk_hash if data else None
-        try:
-            if end == size:
+        if sending is not None:
+            try:
+                sending.result()
+            except errors.IncorrectOffset as exc:
+                corrections += 1
+                sending, offset = None, corrected(exc, job, corrections)
+                acked = offset
+                continue  # the chunk read ahead starts at the wrong offset: read again
+            sending, acked = None, offset
+            job.record(sid, SEQUENTIAL, acked, reader)
+            job.advance_to(acked)
+        if end == size:
+            try:
                 local_hash = job.before_commit(fd, reader)
                 return job.commit(
                     functools.partial(
@@ -207,17 +239,17 @@ def _sequential(
                     ),
                     local_hash,
                 )
-            job.send(
-                f"uploading {job.source.name} at {offset}",
-                functools.partial(api.session_append, sid, offset, data, digest, close=False),
-            )
-        except errors.IncorrectOffset as exc:
-            corrections += 1
-            offset = corrected(exc, job, corrections)
-            continue
+            except errors.IncorrectOffset as exc:
+                corrections += 1
+                offset = acked = corrected(exc, job, corrections)
+                continue
+        sending = pool.submit(
+            job.send,
+            f"uploading {job.source.name} at {offset}",
+            functools.partial(api.session_append, sid, offset, data, digest, close=False),
+        )
+        del data
         offset = end
-        job.record(sid, SEQUENTIAL, offset, reader)
-        job.advance_to(offset)
 
 
 def chunk_bytes(mib: int) -> int:

@@ -72,6 +72,7 @@ class Job:
     # adaptive: memory budget in bytes; the first chunk is sent alone and timed, then
     # `parallel` is chosen by tuning.choose (None: keep `parallel` as given)
     auto_memory: int | None = None
+    auto_chunk: bool = False  # adaptive: the choice may change `chunk_size` too
     parallel_used: int = 0  # what the adaptive choice picked (0: not tuned)
 
     @property

@@ -265,7 +265,8 @@ class DropboxTarget:
         parallel = t.parallel if t.parallel else max_parallel_for_budget(memory, chunk)
         job = Job(self, source, overwrite, progress, chunk, max(1, parallel), self.resume, check)
         if not t.parallel and parallel > 1:
-            job.auto_memory = memory  # concurrent session, first chunk alone and timed
+            job.auto_memory = memory  # concurrent session, first chunks alone and timed
+            job.auto_chunk = not t.chunk_size_mib
         return upload_file(job)
 
     # upload-session primitives for the transfer engine --------------------------------

@@ -2,11 +2,20 @@
 
 Pure arithmetic: no SDK import, no I/O, so it is deterministic and testable.
 
-The engine times the first chunk append(s) of a session (sent alone) and asks
-`choose` how to continue. Keeping the link busy needs about latency x throughput
-bytes in flight (the bandwidth-delay product); each request carries one chunk, so
-the wanted concurrency is ceil(bdp / chunk) + 1, capped by 8 and by the number of
-chunks the memory budget can hold at once.
+The budget holds the chunks in flight plus the one read ahead (read and hashed while the
+others are sent). The engine times the first appends of a session (sent alone: 4 MiB,
+then one chunk) and asks `choose` how to continue:
+
+* a near path (latency under `FAR_LATENCY_S` and one connection faster than
+  `NEAR_RATE`: the CPU is the limit, not the link): 8 MiB chunks and two in flight (one
+  being answered while the next is sent, so the client's reading and hashing overlap
+  the server's work), more if the bandwidth-delay product needs it;
+* a far path (anything else, Dropbox over the internet): per-connection throughput over
+  a long round trip is capped (TCP window / RTT), so requests in flight multiply it and
+  pay the latency once: 4 MiB chunks, as many in flight as the budget holds (at most 8).
+
+Both measures are noisy on a fast link (a 4 MiB probe takes ~25 ms on loopback), so
+each regime needs both signals to be clear before the near one is chosen.
 """
 
 from __future__ import annotations
@@ -19,6 +28,9 @@ MIB = 1024 * 1024
 CHUNK_UNIT = 4 * MIB
 PREFERRED_CHUNK = 8 * MIB
 MAX_PARALLEL = 8
+FAR_LATENCY_S = 0.03  # per-request latency from which the path counts as far
+NEAR_RATE = 50e6  # bytes/s of one connection under which the path counts as far
+READ_AHEAD = 1  # chunks read and hashed ahead of the requests in flight
 
 
 @dataclass(frozen=True)
@@ -30,14 +42,16 @@ class Measure:
 
 
 def chunk_for_budget(memory_bytes: int) -> int:
-    """The chunk size for a budget: 8 MiB when two of them fit, else 4 MiB (the floor)."""
-    if memory_bytes >= 2 * PREFERRED_CHUNK:
+    """The starting chunk size: 8 MiB when two in flight and one read ahead fit, else
+    4 MiB (the floor)."""
+    if memory_bytes >= (2 + READ_AHEAD) * PREFERRED_CHUNK:
         return PREFERRED_CHUNK
     return CHUNK_UNIT
 
 
 def max_parallel_for_budget(memory_bytes: int, chunk: int) -> int:
-    return max(1, min(MAX_PARALLEL, memory_bytes // chunk))
+    """Requests in flight the budget holds beside the chunk read ahead (at least 1)."""
+    return max(1, min(MAX_PARALLEL, memory_bytes // chunk - READ_AHEAD))
 
 
 def estimate(measures: list[Measure]) -> tuple[float, float]:
@@ -67,9 +81,12 @@ def choose(
 
     latency: seconds per request not explained by its bytes; throughput: bytes/s of
     one connection. An explicit `chunk` (from --chunk-size) is kept."""
-    size = chunk if chunk is not None else chunk_for_budget(memory_bytes)
+    far = latency >= FAR_LATENCY_S or 0 < throughput < NEAR_RATE
+    size = chunk or (CHUNK_UNIT if far else chunk_for_budget(memory_bytes))
     cap = max_parallel_for_budget(memory_bytes, size)
-    if latency <= 0 or throughput <= 0:
-        return size, 1
-    want = math.ceil(latency * throughput / size) + 1
+    if far:
+        return size, cap
+    want = 2
+    if latency > 0 and throughput > 0:
+        want = max(want, math.ceil(latency * throughput / size) + 1)
     return size, max(1, min(want, cap))
