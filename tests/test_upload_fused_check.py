@@ -145,3 +145,29 @@ def test_no_check_uploads_a_damaged_archive_without_checking_it(tmp_path: Path) 
     dest = tmp_path / "usb"
     assert run("upload", str(path), "--to", f"local:{dest}", "--mkdir", "--no-check").exit_code == 0
     assert (dest / "Fermentrack Backups" / NAME).read_bytes() == path.read_bytes()
+
+
+def test_the_check_keeps_views_of_immutable_chunks_and_copies_reused_buffers(
+    tmp_path: Path,
+) -> None:
+    """The Dropbox engine feeds views of its (immutable) chunk bytes: kept without a
+    copy. A view of a buffer its owner reuses is copied, or the check would read the
+    next block's bytes in place of this one's."""
+    from fermentrack_backup_cli.archive.fed import FedCheck
+
+    path = big_archive(tmp_path, blob_mib=3)
+    data = path.read_bytes()
+    piece = 64 * 1024
+    reused = FedCheck(path, len(data))
+    buffer = bytearray(piece)
+    for i in range(0, len(data), piece):
+        part = data[i : i + piece]
+        buffer[: len(part)] = part
+        reused.feed(memoryview(buffer)[: len(part)])
+        buffer[:] = bytes(piece)  # the owner reuses its buffer at once
+    assert reused.finish().ok
+    immutable = FedCheck(path, len(data))
+    view = memoryview(data)
+    for i in range(0, len(data), piece):
+        immutable.feed(view[i : i + piece])
+    assert immutable.finish().ok

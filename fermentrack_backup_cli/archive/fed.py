@@ -37,7 +37,7 @@ _END: Final = b""
 class FedReader:
     """A forward-only reader over the pieces put in its queue (b"" ends the stream)."""
 
-    def __init__(self, pieces: queue.Queue[bytes | None]) -> None:
+    def __init__(self, pieces: queue.Queue[bytes | memoryview | None]) -> None:
         self._pieces = pieces
         self._current = memoryview(b"")
         self._ended = False
@@ -77,7 +77,7 @@ class FedCheck:
 
     def __init__(self, path: Path, size: int) -> None:
         self.path = path
-        self._pieces: queue.Queue[bytes | None] = queue.Queue(QUEUE_BLOCKS)
+        self._pieces: queue.Queue[bytes | memoryview | None] = queue.Queue(QUEUE_BLOCKS)
         self._report: ArchiveReport | None = None
         self._error: BaseException | None = None
         self._done = threading.Event()
@@ -105,11 +105,14 @@ class FedCheck:
             self._done.set()
 
     def feed(self, data: bytes | memoryview) -> None:
-        """The next bytes of the archive, in file order (copied: the caller's buffer may
-        be reused)."""
+        """The next bytes of the archive, in file order. A view of immutable bytes (the
+        Dropbox engine's chunks) is kept as it is: no copy, and the queue pins at most
+        the chunks it refers to; anything else (a reused read buffer) is copied."""
         if not self._fed or not len(data):
             return
-        piece = bytes(data)
+        piece: bytes | memoryview = data
+        if not isinstance(data, bytes) and not isinstance(data.obj, bytes):
+            piece = bytes(data)
         while not self._done.is_set():
             try:
                 self._pieces.put(piece, timeout=0.5)
@@ -133,7 +136,7 @@ class FedCheck:
             self._put_last(None)
         self._thread.join()
 
-    def _put_last(self, item: bytes | None) -> None:
+    def _put_last(self, item: bytes | memoryview | None) -> None:
         while not self._done.is_set():
             try:
                 self._pieces.put(item, timeout=0.5)
