@@ -305,6 +305,19 @@ def test_a_used_up_budget_says_so_not_the_network(
     assert NETWORK_HINT not in result.stderr and "connection lost" not in result.stderr
 
 
+def others_have_open(path: Path) -> bool:
+    """Whether another process has `path` open (the CLI waiting for the lock)."""
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        if fd_dir.parent.name == str(os.getpid()):
+            continue
+        try:
+            if any(os.readlink(fd) == str(path) for fd in fd_dir.iterdir()):
+                return True
+        except OSError:  # gone, or not ours to read
+            continue
+    return False
+
+
 # on a terminal: one status line that counts down and goes ---------------------------------
 
 
@@ -329,3 +342,35 @@ def test_on_a_terminal_a_wait_is_one_status_line_that_counts_down_and_goes(
     ], screen
     # while waiting under the bar, the bar's row stayed whole on its one line
     assert "…" not in output, output
+
+
+def test_on_a_terminal_the_lock_wait_names_its_holder_counts_down_and_goes(
+    fake_dropbox: Any, make_dropbox_conn: Any, dropbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    import threading
+
+    make_dropbox_conn(label="brewery-nas", store="file")
+    path = archive(tmp_path)
+    holder = lock_for("brewery-nas").__enter__()
+
+    def release_once_waited_for() -> None:
+        deadline = time.monotonic() + 30
+        while not others_have_open(holder.path) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        time.sleep(2.5)  # long enough to count down a second
+        holder.__exit__(None, None, None)
+
+    release = threading.Thread(target=release_once_waited_for)
+    release.start()
+    try:
+        code, output = on_terminal(*upload(path, "--lock-timeout", "20"), env=dropbox_env)
+    finally:
+        release.join()
+    assert code == 0, output
+    waiting = f"waiting for the run holding the lock (brewery-nas, pid {os.getpid()})"
+    screen, most = replay(output, 80, watch=waiting)
+    assert most == 1, f"the wait piled up lines: {output!r}"
+    assert f"{waiting}, for up to 20 s" in output
+    assert f"{waiting}, for up to 19 s" in output  # counting down
+    assert not any(waiting in line for line in screen), screen  # gone once the lock was free
+    assert f"completed: {path.name} -> /Fermentrack" in screen, screen
