@@ -249,8 +249,9 @@ def test_a_refused_connection_gives_up_with_the_network_hint(
         "connection to Dropbox failed, retrying in N s (attempt 2 of 3)",
         "connection to Dropbox failed, retrying in N s (attempt 3 of 3)",
     ], lines
-    assert lines[2].startswith(f"error: gave up listing {FOLDER} after 3 attempts: "), lines
-    assert lines[3:] == [
+    assert lines[2:] == [
+        f"error: gave up listing {FOLDER} after 3 attempts: could not connect to Dropbox "
+        f"while listing {FOLDER} (connection refused)",
         "hint: check the network connection (can this machine reach Dropbox?), then run "
         "again; an interrupted upload resumes where it stopped",
     ]
