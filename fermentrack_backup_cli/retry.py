@@ -81,7 +81,7 @@ class Deadline:
 
 def seconds_text(seconds: float) -> str:
     """A wait for humans: "5 s", "0.4 s", "2 min 5 s"."""
-    if seconds < 1:
+    if seconds < 0.95:  # at or above it, .1f would say "1.0 s" next to the "1 s" of 1.0
         return f"{max(0.0, seconds):.1f} s"
     whole = round(seconds)
     if whole < 600:

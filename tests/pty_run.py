@@ -50,3 +50,41 @@ def on_terminal(
 def plain(text: str) -> list[str]:
     """The terminal's lines without escape sequences (and carriage returns)."""
     return [ANSI.sub("", line).rstrip("\r") for line in text.replace("\r\n", "\n").split("\n")]
+
+
+_OUTPUT = re.compile(
+    r"\x1b\[([0-9;?]*)([A-Za-z])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|[\r\n]|[^\x1b\r\n]"
+)
+
+
+def replay(text: str, columns: int = 80, watch: str = "") -> tuple[list[str], int]:
+    """What a terminal of `columns` shows after `text` (a minimal emulator: cursor
+    up, erase line, carriage return, newline, auto-wrap; colours ignored), and the
+    most lines that ever showed `watch` at once (a status line is one, a pile many)."""
+    rows: list[list[str]] = [[]]
+    row = col = peak = 0
+    for match in _OUTPUT.finditer(text):
+        token = match.group(0)
+        if match.group(2) == "A":
+            row = max(0, row - int(match.group(1) or 1))
+            col = min(col, columns - 1)
+        elif match.group(2) == "K" and match.group(1) == "2":
+            rows[row] = []
+        elif token == "\r":
+            col = 0
+        elif token == "\n":
+            row += 1
+        elif not token.startswith("\x1b"):
+            if col >= columns:  # the terminal wraps before the character after the last
+                row, col = row + 1, 0
+            while row >= len(rows):
+                rows.append([])
+            line = rows[row]
+            line.extend(" " * (col + 1 - len(line)))
+            line[col] = token
+            col += 1
+        while row >= len(rows):
+            rows.append([])
+        if watch:
+            peak = max(peak, sum(watch in "".join(line) for line in rows))
+    return ["".join(line).rstrip() for line in rows], peak

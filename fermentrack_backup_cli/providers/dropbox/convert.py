@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
+import socket
 import ssl
 from collections.abc import Iterator
 from typing import Any
@@ -158,6 +159,12 @@ def convert(exc: Exception, what: str) -> errors.BackupError:
             return token_error(status, _json_or_empty(exc.response), None)
     # any other transport failure (a reset, even mid-TLS as SSLEOFError) is worth retrying
     if isinstance(exc, requests.exceptions.RequestException | ConnectionError | TimeoutError):
+        if (why := _never_connected(exc)) is not None:  # not "lost": there was none
+            return errors.Transient(
+                f"could not connect to Dropbox while {what} ({why})",
+                "check the network connection",
+                code="network",
+            )
         return errors.Transient(
             f"connection lost while {what} ({type(exc).__name__})",
             "check the network connection",
@@ -166,20 +173,38 @@ def convert(exc: Exception, what: str) -> errors.BackupError:
     raise exc
 
 
-def _cert_failure(exc: BaseException) -> bool:
-    """Whether a TLS error is a failed certificate check (not a dropped connection)."""
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and what it wraps (causes, contexts, urllib3's `reason`, exceptions in args)."""
     seen: set[int] = set()
     todo: list[Any] = [exc]
     while todo:
         node = todo.pop()
-        if node is None or id(node) in seen:
+        if not isinstance(node, BaseException) or id(node) in seen:
             continue
         seen.add(id(node))
-        if isinstance(node, ssl.SSLCertVerificationError):
-            return True
+        yield node
         todo.extend([getattr(node, "reason", None), node.__cause__, node.__context__])
         todo.extend(a for a in getattr(node, "args", ()) if isinstance(a, BaseException))
+
+
+def _cert_failure(exc: BaseException) -> bool:
+    """Whether a TLS error is a failed certificate check (not a dropped connection)."""
+    if any(isinstance(node, ssl.SSLCertVerificationError) for node in _chain(exc)):
+        return True
     return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+def _never_connected(exc: BaseException) -> str | None:
+    """Why no connection was made at all (refused, a name that does not resolve, a
+    connect timeout), or None: it was made, then lost."""
+    for node in _chain(exc):
+        if isinstance(node, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(node, socket.gaierror):
+            return "the host name does not resolve"
+        if isinstance(node, requests.exceptions.ConnectTimeout):
+            return "timed out connecting"
+    return None
 
 
 @contextlib.contextmanager
