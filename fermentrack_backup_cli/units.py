@@ -21,9 +21,12 @@ def human_size(size: int | float | None) -> str:
 
 
 def human_rate(bytes_per_s: float | None) -> str:
-    """Always MiB/s, so two rates compare at a glance (`0.3 MiB/s`, `11.8 MiB/s`)."""
+    """MiB/s, so two rates compare at a glance (`0.3 MiB/s`, `11.8 MiB/s`); a rate that
+    would read `0.0 MiB/s` (a small file, a slow link) in KiB/s (`20.5 KiB/s`)."""
     if bytes_per_s is None:
         return ""
+    if bytes_per_s < 0.05 * 2**20:
+        return f"{bytes_per_s / 2**10:.1f} KiB/s"
     return f"{bytes_per_s / 2**20:.1f} MiB/s"
 
 

@@ -80,6 +80,8 @@ def test_sizes_are_binary_units_and_rates_mib_per_second() -> None:
     assert human_size(10485760) == "10.0 MiB"
     assert human_size(512) == "512 B"
     assert human_rate(5 * 2**20) == "5.0 MiB/s"
+    assert human_rate(0.05 * 2**20) == "0.1 MiB/s"
+    assert human_rate(20 * 2**10) == "20.0 KiB/s"  # not "0.0 MiB/s"
     assert size_pair(2**20, 2**20 + 1) == ("1,048,576 B", "1,048,577 B")
 
 
