@@ -6,6 +6,7 @@ import fcntl
 import os
 import pty
 import re
+import select
 import struct
 import subprocess
 import termios
@@ -34,17 +35,33 @@ def on_terminal(
     if stdin is not None and proc.stdin is not None:
         proc.stdin.write(stdin)
         proc.stdin.close()
-    output = b""
-    while True:
-        try:
-            chunk = os.read(primary, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        output += chunk
-    os.close(primary)
+    try:
+        output = drain(primary)
+    except TimeoutError:
+        proc.kill()
+        raise
     return proc.wait(timeout=60), output.decode("utf-8", "replace")
+
+
+def drain(primary: int, quiet_for: float = 60) -> bytes:
+    """Everything the child writes to its terminal until it closes it (then `primary` is
+    closed); TimeoutError after `quiet_for` seconds without output."""
+    chunks: list[bytes] = []
+    try:
+        while True:
+            ready, _, _ = select.select([primary], [], [], quiet_for)
+            if not ready:
+                raise TimeoutError(f"no output for {quiet_for:.0f} s")
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(primary)
+    return b"".join(chunks)
 
 
 def plain(text: str) -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import pty
-import select
 import subprocess
 import uuid
 from pathlib import Path
@@ -22,6 +21,7 @@ from fermentrack_backup_cli.models import Connection
 from fermentrack_backup_cli.text import MAX_LABEL, check_label, derived_label, safe_text
 from tests.cli_helpers import EXE, cli, run, run_json
 from tests.link_support import code_shown
+from tests.pty_run import drain
 
 EVIL = "\x1b[31mEVIL\u202etxt.exe\x07"
 RAW = ("\x1b", "\u202e", "\x07")  # none of these may reach a terminal as they are
@@ -186,27 +186,19 @@ def test_a_label_stored_raw_by_an_older_version_is_shown_escaped(tmp_path: Path)
 
 
 def _on_a_terminal(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    """Run the CLI with stdout and stderr on a pseudo-terminal (Rich output)."""
+    """Run the CLI with stdout and stderr on a pseudo-terminal (Rich output), `env` as
+    given (NO_COLOR and TERM kept)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [EXE, *args], stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, env=env
     )
     os.close(slave)
-    chunks: list[bytes] = []
-    while True:
-        ready, _, _ = select.select([master], [], [], 60)
-        if not ready:
-            proc.kill()
-            raise AssertionError("no output for 60 s")
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    return proc.wait(timeout=60), b"".join(chunks).decode("utf-8", "replace")
+    try:
+        output = drain(master)
+    except TimeoutError:
+        proc.kill()
+        raise
+    return proc.wait(timeout=60), output.decode("utf-8", "replace")
 
 
 def test_an_evil_file_name_is_escaped_on_a_terminal_too(
