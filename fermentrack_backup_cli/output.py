@@ -263,8 +263,9 @@ class Output:
     def warn(self, text: str) -> None:
         self._err_line("warning:", "yellow", text)
 
-    def fail(self, text: str, hint: str | None = None, label: str = "error:") -> None:
-        self._err_line(label, "bold red", text)
+    def fail(self, text: str, hint: str | None = None) -> None:
+        """An error: `error: text` and `hint: hint` on stderr, the one style of all."""
+        self._err_line("error:", "bold red", text)
         if hint:
             self._err_line("hint:", "dim", hint)
 

@@ -106,4 +106,6 @@ def _confirm_unlink(conn: Connection, yes: bool) -> None:
             f"pass --yes: fermentrack-backup unlink {conn.id[:8]} --yes",
         )
     if not typer.confirm(f"Unlink {what}? Its upload history is kept.", default=False):
-        raise errors.Cancelled("nothing was unlinked", None)
+        raise errors.Cancelled(
+            "cancelled: nothing was unlinked", "run `fermentrack-backup unlink` again to unlink it"
+        )

@@ -95,9 +95,8 @@ def status(
     if not statuses and max_age_s is not None:
         # a monitor asking "is anything backing up?" must not read "nothing linked" as yes
         out.fail(
-            "no connections, so no backups",
+            "unhealthy: no connections, so no backups",
             "link one, or run status as the cron user",
-            label="unhealthy:",
         )
         raise typer.Exit(ExitCode.UNHEALTHY)
 

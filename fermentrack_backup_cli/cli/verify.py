@@ -179,7 +179,6 @@ def _show_checks(out: Output, checks: list[RemoteCheck]) -> None:
             f"{len(damaged)} of {len(checks)} stored backup(s) are damaged",
             "a damaged stored copy cannot be restored: upload a good local copy again "
             "with --overwrite, or rely on another backup",
-            label="failed:",
         )
     for check in (c for c in failed if c.exit_code != ExitCode.VERIFY):
         out.fail(f"{check.name} could not be checked: {check.problems[0]}", check.hint)
