@@ -91,6 +91,16 @@ def stray_os_error(exc: OSError) -> errors.BackupError:
     )
 
 
+PROMPT_CANCELLED = errors.Cancelled(
+    "cancelled at the prompt (Ctrl-C or end of input): nothing changed",
+    "run the command again and answer the prompt",
+)
+INTERRUPTED = errors.Cancelled(
+    "cancelled: interrupted (Ctrl-C or SIGTERM)",
+    "run the command again: an interrupted upload or download resumes where it stopped",
+)
+
+
 HELP_ORDER = (
     "providers",
     "link",
@@ -124,8 +134,10 @@ class BoundaryGroup(TyperGroup):
             return super().invoke(ctx)
         except errors.BackupError as exc:
             self._fail(ctx, exc)
-        except (KeyboardInterrupt, typer.Abort):  # Ctrl-C, SIGTERM, a cancelled prompt
-            self._fail(ctx, errors.Cancelled("interrupted", "run the command again to resume"))
+        except typer.Abort:  # Ctrl-C or Ctrl-D (end of input) at a prompt
+            self._fail(ctx, PROMPT_CANCELLED)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM
+            self._fail(ctx, INTERRUPTED)
         except OSError as exc:
             if self._runtime(ctx).debug:
                 raise
