@@ -101,6 +101,13 @@ INTERRUPTED = errors.Cancelled(
 )
 
 
+def exit_codes_epilog() -> str:
+    """The root `--help`'s exit code table (errors.EXIT_CODES), kept as written: click
+    rewraps an epilog paragraph unless it starts with a \\b line."""
+    rows = [f"{row.code:>3}  {row.name:<18}  {row.brief}" for row in errors.EXIT_CODES]
+    return "\b\nExit codes:\n" + "\n".join(rows)
+
+
 HELP_ORDER = (
     "providers",
     "link",
