@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fermentrack_backup_cli import errors
 from tests.cli_helpers import cli, run
 from tests.pty_run import on_terminal, plain
@@ -81,3 +83,26 @@ def test_a_piped_summary_stays_one_line(tmp_path: Path, subprocess_env: dict[str
     (line,) = result.stdout.splitlines()
     stored = dst / "Fermentrack Backups" / SAMPLE.name
     assert line.startswith(f"completed: {SAMPLE.name} -> {stored} (") and len(line) > 80
+
+
+@pytest.mark.parametrize(
+    ("args", "message", "where"),
+    [
+        (["upload", "--bogus"], "No such option: --bogus", "fermentrack-backup upload"),
+        (["--bogus"], "No such option: --bogus", "fermentrack-backup"),
+        (["nosuch"], "No such command 'nosuch'.", "fermentrack-backup"),
+        (["config", "set"], "Missing argument 'KEY'.", "fermentrack-backup config set"),
+    ],
+)
+def test_a_bad_command_line_is_an_error_and_a_hint_too(
+    args: list[str], message: str, where: str, subprocess_env: dict[str, str]
+) -> None:
+    result = cli(*args, env=subprocess_env)
+    assert result.returncode == errors.ExitCode.USAGE
+    assert result.stderr.splitlines() == [f"error: {message}", f"hint: see `{where} --help`"]
+
+
+def test_no_arguments_still_show_the_help(subprocess_env: dict[str, str]) -> None:
+    result = cli(env=subprocess_env)
+    assert result.returncode == errors.ExitCode.USAGE
+    assert "Usage: fermentrack-backup" in result.stderr and "Exit codes:" in result.stderr

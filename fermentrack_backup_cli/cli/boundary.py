@@ -24,6 +24,7 @@ from .. import errors
 from ..output import OUTPUT_ERRORS, silence
 from ..paths import app_dirs, not_a_directory
 from ..text import safe_text
+from .options import OptionValueError
 from .runtime import Runtime
 
 log = logging.getLogger("fermentrack_backup")
@@ -135,6 +136,16 @@ class BoundaryGroup(TyperGroup):
         rank = {name: i for i, name in enumerate(HELP_ORDER)}
         return sorted(names, key=lambda name: rank.get(name, len(rank)))
 
+    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        """The root's own options (`fermentrack-backup --bogus`): an error like the rest."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except Exception as exc:
+            if not _is_usage_error(exc) or isinstance(exc, OptionValueError):
+                raise  # (an OptionValueError shows itself: `error: invalid --x` + hint)
+            Runtime().out.error(command_line_error(exc))
+            raise typer.Exit(errors.ExitCode.USAGE) from None
+
     def invoke(self, ctx: Any) -> Any:
         previous = signal.signal(signal.SIGTERM, _sigterm)
         try:
@@ -152,6 +163,8 @@ class BoundaryGroup(TyperGroup):
         except typer.Exit:
             raise
         except Exception as exc:
+            if _is_usage_error(exc) and not isinstance(exc, OptionValueError):
+                self._fail(ctx, command_line_error(exc))  # a bad command line, below the root
             if self._runtime(ctx).debug or _is_click_error(exc):
                 raise
             path = _log_exception(exc)
@@ -174,6 +187,20 @@ class BoundaryGroup(TyperGroup):
     def _fail(self, ctx: Any, exc: errors.BackupError) -> None:
         self._runtime(ctx).out.error(exc)
         raise typer.Exit(exc.exit_code) from None
+
+
+def command_line_error(exc: Any) -> errors.BackupError:
+    """Click's usage errors (no such option or command, a missing argument) in our style,
+    `error:` and `hint:` (not Click's usage block and `Error:`), exit 2."""
+    where = exc.ctx.command_path if exc.ctx is not None else "fermentrack-backup"
+    return errors.UsageError(exc.format_message(), f"see `{where} --help`", code="command_line")
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's UsageError (typer vendors Click: known by name, as `_is_click_error`), but
+    not its "no arguments: show the help" signal, which prints the help as it should."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "UsageError" in names and "NoArgsIsHelpError" not in names
 
 
 def _is_click_error(exc: Exception) -> bool:
