@@ -106,3 +106,15 @@ def test_no_arguments_still_show_the_help(subprocess_env: dict[str, str]) -> Non
     result = cli(env=subprocess_env)
     assert result.returncode == errors.ExitCode.USAGE
     assert "Usage: fermentrack-backup" in result.stderr and "Exit codes:" in result.stderr
+
+
+def test_verify_of_a_folder_ends_its_failed_lines_with_an_error_and_a_hint(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    result = cli("verify", str(_folder(tmp_path)), env=subprocess_env)
+    assert result.returncode == errors.ExitCode.VERIFY
+    assert result.stdout.splitlines()[1].startswith(f"FAILED: {BAD}: corrupt archive")  # data
+    assert result.stderr.splitlines() == [
+        "error: 1 of 2 archive(s) failed verification",
+        "hint: a damaged archive cannot be restored: make a new backup in Fermentrack",
+    ]
