@@ -118,3 +118,20 @@ def test_verify_of_a_folder_ends_its_failed_lines_with_an_error_and_a_hint(
         "error: 1 of 2 archive(s) failed verification",
         "hint: a damaged archive cannot be restored: make a new backup in Fermentrack",
     ]
+
+
+def test_an_unhealthy_status_ends_with_an_error_and_a_hint(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    assert cli("link", "local", str(folder), "--label", "usb", env=subprocess_env).returncode == 0
+    folder.rmdir()  # the drive is gone
+    result = cli("status", env=subprocess_env)
+    assert result.returncode == errors.ExitCode.UNHEALTHY
+    assert "target folder does not exist" in result.stdout  # the table says why
+    assert result.stderr.splitlines() == [
+        "error: unhealthy: 1 of 1 connection(s) (usb)",
+        "hint: see the problems above; `fermentrack-backup doctor` checks the setup",
+    ]
+    assert cli("status", "--json", env=subprocess_env).stderr == ""  # the data says it all
