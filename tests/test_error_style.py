@@ -135,3 +135,21 @@ def test_an_unhealthy_status_ends_with_an_error_and_a_hint(
         "hint: see the problems above; `fermentrack-backup doctor` checks the setup",
     ]
     assert cli("status", "--json", env=subprocess_env).stderr == ""  # the data says it all
+
+
+def test_doctor_with_something_to_fix_ends_with_an_error_and_a_hint(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    folder = tmp_path / "usb"
+    folder.mkdir()
+    assert cli("link", "local", str(folder), "--label", "usb", env=subprocess_env).returncode == 0
+    folder.rmdir()
+    result = cli("doctor", env=subprocess_env)
+    assert result.returncode == errors.ExitCode.UNHEALTHY
+    assert "FIX: connection usb: target folder does not exist" in result.stdout
+    error, hint = result.stderr.splitlines()
+    assert error.startswith("error: unhealthy: ") and "connection usb" in error, error
+    assert (
+        hint
+        == "hint: do what the `fix:` lines above say, then run `fermentrack-backup doctor` again"
+    )
