@@ -6,23 +6,115 @@ Library code raises `BackupError` subclasses; `cli` catches them once and render
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, NamedTuple
 
 
 class ExitCode:
-    """Exit codes, stable and documented in the README."""
+    """Exit codes, stable; what each means is `EXIT_CODES` (the README's table and the
+    root `--help` are made from it, and tests/test_exit_codes.py holds them to it)."""
 
     OK = 0
-    FAILURE = 1  # an operation failed (I/O, network, upload error)
-    USAGE = 2  # bad command line, bad config, unknown key or connection
-    NOT_FOUND = 3  # a file, archive, connection or remote file does not exist
-    AUTH = 4  # not linked, token revoked, needs re-link, keyring unavailable
-    VERIFY = 5  # an archive is corrupt or a stored copy does not match
-    LOCKED = 6  # another run holds the lock
-    UNHEALTHY = 7  # `status` found a connection unhealthy or a backup too old
-    INSUFFICIENT_SPACE = 8  # the target is full
-    NETWORK = 9  # network unreachable, retries exhausted, timeouts
-    CANCELLED = 130  # Ctrl-C / SIGINT / SIGTERM
+    FAILURE = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    AUTH = 4
+    VERIFY = 5
+    LOCKED = 6
+    UNHEALTHY = 7
+    INSUFFICIENT_SPACE = 8
+    NETWORK = 9
+    CANCELLED = 130
+
+
+class ExitRow(NamedTuple):
+    """One exit code: `brief` for `--help` (80 columns), `meaning` for the README."""
+
+    code: int
+    name: str
+    brief: str
+    meaning: str
+
+
+EXIT_CODES: tuple[ExitRow, ...] = (
+    ExitRow(
+        ExitCode.OK,
+        "ok",
+        'everything worked (also "already uploaded")',
+        'everything worked (including "already uploaded")',
+    ),
+    ExitRow(
+        ExitCode.FAILURE,
+        "failure",
+        "an operation failed (I/O, a conflict, a bug)",
+        "an operation failed (I/O, a conflict without `--overwrite`, a damaged history "
+        "database, a file where a folder must be, an unexpected error); prune refused because "
+        "the clock is obviously wrong (`clock_wrong`)",
+    ),
+    ExitRow(
+        ExitCode.USAGE,
+        "usage",
+        "bad command line, config, value or connection",
+        "bad command line, config, key, value (not a whole or finite number, a bad label), "
+        "contradictory flags, or connection reference; config or env file not a small regular "
+        "file; provider not enabled; port busy; `--to local:` with no folder; a file or folder "
+        "name too long for the filesystem",
+    ),
+    ExitRow(
+        ExitCode.NOT_FOUND,
+        "not found",
+        "no such file, archive, connection or stored copy",
+        "a file, folder with no archives, connection or stored backup does not exist; a local "
+        "target folder does not exist, or is not on the filesystem it was linked on (drive not "
+        "mounted)",
+    ),
+    ExitRow(
+        ExitCode.AUTH,
+        "auth",
+        "not linked, token revoked, keyring unavailable",
+        "not linked, token revoked (needs re-link), keyring unavailable, invalid state, "
+        "access denied",
+    ),
+    ExitRow(
+        ExitCode.VERIFY,
+        "verify",
+        "an archive is damaged, or a stored copy differs",
+        "an archive is corrupt / not an archive / beyond the "
+        "[limits](#limits-what-verify-refuses-to-unpack), a stored copy does not match, or "
+        "(with `--strict`) an archive's layout is unrecognised",
+    ),
+    ExitRow(
+        ExitCode.LOCKED,
+        "locked",
+        "another run holds the lock for this target",
+        "another run holds the lock for this target",
+    ),
+    ExitRow(
+        ExitCode.UNHEALTHY,
+        "unhealthy",
+        "status: a connection unhealthy, a backup too old",
+        "`status` found an unhealthy connection or a backup older than `--max-age`",
+    ),
+    ExitRow(
+        ExitCode.INSUFFICIENT_SPACE,
+        "insufficient space",
+        "the target is full",
+        "the target is full (the message says how much is needed and free)",
+    ),
+    ExitRow(
+        ExitCode.NETWORK,
+        "network",
+        "network unreachable, retries or time budget used up",
+        "network unreachable, retries exhausted (still rate limited, server errors, the "
+        "network), a `Retry-After` beyond the time budget left, or the time budget used up",
+    ),
+    ExitRow(
+        ExitCode.CANCELLED,
+        "cancelled",
+        "interrupted (Ctrl-C, SIGTERM), a prompt cancelled",
+        "interrupted (Ctrl-C, SIGTERM), or a prompt cancelled (Ctrl-C or Ctrl-D at it)",
+    ),
+)
+"""Every exit code the CLI documents, in order: the one source of its meaning."""
 
 
 class BackupError(Exception):

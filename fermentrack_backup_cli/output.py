@@ -188,6 +188,19 @@ class Output:
         else:
             self._write("stdout", text + "\n")
 
+    def line_with_path(self, head: str, path: str, tail: str) -> None:
+        """`head -> path tail` on one line of data on stdout. On a terminal too narrow
+        for it, the path goes on its own indented line, written whole (the terminal may
+        fold a long one at its edge, but it is never broken at a space in the path)."""
+        whole = f"{head} -> {path} {tail}"
+        if not self.stdout_tty or len(safe_text(whole)) <= self.out.width:
+            self.line(whole)
+            return
+        self.line(f"{head} {tail}")
+        shown = f"  -> {safe_text(path)}"
+        self.transcript.append(shown)
+        self._write("stdout", shown + "\n")
+
     def table(
         self,
         title: str,
@@ -250,8 +263,9 @@ class Output:
     def warn(self, text: str) -> None:
         self._err_line("warning:", "yellow", text)
 
-    def fail(self, text: str, hint: str | None = None, label: str = "error:") -> None:
-        self._err_line(label, "bold red", text)
+    def fail(self, text: str, hint: str | None = None) -> None:
+        """An error: `error: text` and `hint: hint` on stderr, the one style of all."""
+        self._err_line("error:", "bold red", text)
         if hint:
             self._err_line("hint:", "dim", hint)
 
@@ -286,6 +300,11 @@ class Output:
         self.fail(exc.message, exc.hint)
 
 
+def named(name: str, message: str) -> str:
+    """`NAME: message`, unless the message names the file already (most do)."""
+    return message if name in message else f"{name}: {message}"
+
+
 class UploadReporter:
     """Progress bars on a terminal, one summary line per file otherwise."""
 
@@ -307,14 +326,17 @@ class UploadReporter:
         if self.bars is not None:
             self.bars.advance(nbytes)
 
-    def file_done(self, result: UploadResult) -> None:
+    def file_done(self, result: UploadResult, *, fatal: bool = False) -> None:
+        """One line per file; a failure is `error: NAME: message` and its hint. `fatal`:
+        the error stops the run and the error boundary reports it, so it is not shown here
+        too (once is enough)."""
         if self.bars is not None:
             self.bars.finished(complete=result.status != "failed")
-        if self.out.json:
+        if self.out.json or fatal:
             return
         name = Path(result.local_path).name
         if result.status == "failed":
-            self.out.fail(f"{name}: {result.message}", result.hint, label="failed:")
+            self.out.fail(named(name, result.message), result.hint)
             return
         if self.out.quiet:
             return
@@ -322,11 +344,8 @@ class UploadReporter:
             self.out.line(f"{result.status}: {name} ({result.message})")
             return
         speed = f", {human_rate(result.bytes_per_s)}" if result.bytes_per_s else ""
-        line = (
-            f"{result.status}: {name} -> {result.remote_path} "
-            f"({human_size(result.size)}{speed}) {result.message}"
-        )
-        self.out.line(line)
+        sizes = f"({human_size(result.size)}{speed}) {result.message}"
+        self.out.line_with_path(f"{result.status}: {name}", result.remote_path, sizes)
 
     def warning(self, name: str, text: str) -> None:
         """Something to know about an archive that is still uploaded (stderr)."""

@@ -30,9 +30,17 @@ def human_rate(bytes_per_s: float | None) -> str:
     return f"{bytes_per_s / 2**20:.1f} MiB/s"
 
 
-def mib(size: int | float) -> str:
-    """A number of MiB without the unit, for `done/total MiB` progress counts."""
-    return f"{size / 2**20:.1f}"
+def progress_pair(done: int | float, total: int | float) -> str:
+    """`done/total UNIT` for a progress bar, both in the unit `total` reads in
+    (`12.5/64.0 MiB`, `512/1000 B`): a small file does not read `0.0/0.0 MiB`."""
+    scale, unit = 1, UNITS[0]
+    for unit in UNITS:
+        if abs(total) < 1024 * scale or unit == UNITS[-1]:
+            break
+        scale *= 1024
+    if unit == "B":
+        return f"{done:.0f}/{total:.0f} B"
+    return f"{done / scale:.1f}/{total / scale:.1f} {unit}"
 
 
 def size_pair(first: int | None, second: int | None) -> tuple[str, str]:

@@ -97,7 +97,7 @@ class QuietReporter:
     def advance(self, nbytes: int) -> None:
         return None
 
-    def file_done(self, result: Any) -> None:
+    def file_done(self, result: Any, *, fatal: bool = False) -> None:
         return None
 
     def warning(self, name: str, text: str) -> None:

@@ -160,7 +160,7 @@ class ExplodingReporter:
         self.calls += 1
         raise BrokenPipeError(errno.EPIPE, "Broken pipe")
 
-    def file_done(self, result: UploadResult) -> None:
+    def file_done(self, result: UploadResult, *, fatal: bool = False) -> None:
         self.calls += 1
         raise BrokenPipeError(errno.EPIPE, "Broken pipe")
 

@@ -177,6 +177,8 @@ def test_verify_remote_of_an_unknown_name_is_not_found(local: Where, tmp_path: P
     result = run("verify", "--remote", "nope.tar.xz", "--to", local.to)
     assert result.exit_code == ExitCode.NOT_FOUND
     assert "nope.tar.xz" in result.stdout
+    hint = result.stderr.splitlines()[-1]  # where to look, not "the stored copy is damaged"
+    assert hint == "hint: see the stored backups with `fermentrack-backup remote ls`", hint
 
 
 def test_verify_remote_needs_names_or_all(local: Where) -> None:

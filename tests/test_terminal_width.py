@@ -11,7 +11,7 @@ from rich.console import Console
 
 from fermentrack_backup_cli.columns import Column, elide, fit
 from fermentrack_backup_cli.output_table import rich_table
-from fermentrack_backup_cli.units import human_rate, human_size, size_pair
+from fermentrack_backup_cli.units import human_rate, human_size, progress_pair, size_pair
 from tests.cli_helpers import cli
 from tests.pty_run import on_terminal, plain
 
@@ -82,6 +82,9 @@ def test_sizes_are_binary_units_and_rates_mib_per_second() -> None:
     assert human_rate(5 * 2**20) == "5.0 MiB/s"
     assert human_rate(0.05 * 2**20) == "0.1 MiB/s"
     assert human_rate(20 * 2**10) == "20.0 KiB/s"  # not "0.0 MiB/s"
+    assert progress_pair(512, 1000) == "512/1000 B"  # not "0.0/0.0 MiB"
+    assert progress_pair(2**19, 2**20) == "0.5/1.0 MiB"
+    assert progress_pair(3 * 2**29, 2**31) == "1.5/2.0 GiB"
     assert size_pair(2**20, 2**20 + 1) == ("1,048,576 B", "1,048,577 B")
 
 

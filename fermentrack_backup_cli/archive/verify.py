@@ -379,11 +379,18 @@ def verify_file(path: Path, *, hashing: bool = True) -> ArchiveReport:
             hint="run as a user that can read the backups (e.g. the fermentrack user)",
         ) from None
     except OSError as exc:
-        raise errors.BackupError(f"cannot open {path}: {exc.strerror or exc}") from exc
+        raise errors.BackupError(
+            f"cannot open {path}: {exc.strerror or exc}",
+            "check the path and the device it is on, then run again",
+            code="os_error",
+        ) from exc
     with fh:
         try:
             return verify_stream(fh, str(path), hashing=hashing)
         except OSError as exc:
             raise errors.BackupError(
-                f"error reading {path}: {exc.strerror or exc}", code="io_error"
+                f"error reading {path}: {exc.strerror or exc}",
+                "check the disk and the file (the kernel log, `dmesg`, may say more), "
+                "then run again",
+                code="io_error",
             ) from exc

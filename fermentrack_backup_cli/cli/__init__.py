@@ -28,7 +28,7 @@ from . import (
     upload,
     verify,
 )
-from .boundary import BoundaryGroup, close_streams, reopen_missing_std_fds
+from .boundary import BoundaryGroup, close_streams, exit_codes_epilog, reopen_missing_std_fds
 from .options import typer_app
 from .runtime import Runtime
 
@@ -36,6 +36,7 @@ app = typer_app(
     name="fermentrack-backup",
     help="Back up Fermentrack 2 archives to Dropbox or a local folder, safely from cron.",
     cls=BoundaryGroup,
+    epilog=exit_codes_epilog(),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold tokens
     add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish)

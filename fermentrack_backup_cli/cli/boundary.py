@@ -24,6 +24,7 @@ from .. import errors
 from ..output import OUTPUT_ERRORS, silence
 from ..paths import app_dirs, not_a_directory
 from ..text import safe_text
+from .options import OptionValueError
 from .runtime import Runtime
 
 log = logging.getLogger("fermentrack_backup")
@@ -91,6 +92,23 @@ def stray_os_error(exc: OSError) -> errors.BackupError:
     )
 
 
+PROMPT_CANCELLED = errors.Cancelled(
+    "cancelled at the prompt (Ctrl-C or end of input): nothing changed",
+    "run the command again and answer the prompt",
+)
+INTERRUPTED = errors.Cancelled(
+    "cancelled: interrupted (Ctrl-C or SIGTERM)",
+    "run the command again: an interrupted upload or download resumes where it stopped",
+)
+
+
+def exit_codes_epilog() -> str:
+    """The root `--help`'s exit code table (errors.EXIT_CODES), kept as written: click
+    rewraps an epilog paragraph unless it starts with a \\b line."""
+    rows = [f"{row.code:>3}  {row.name:<18}  {row.brief}" for row in errors.EXIT_CODES]
+    return "\b\nExit codes:\n" + "\n".join(rows)
+
+
 HELP_ORDER = (
     "providers",
     "link",
@@ -118,14 +136,26 @@ class BoundaryGroup(TyperGroup):
         rank = {name: i for i, name in enumerate(HELP_ORDER)}
         return sorted(names, key=lambda name: rank.get(name, len(rank)))
 
+    def make_context(self, info_name: Any, args: Any, parent: Any = None, **extra: Any) -> Any:
+        """The root's own options (`fermentrack-backup --bogus`): an error like the rest."""
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except Exception as exc:
+            if not _is_usage_error(exc) or isinstance(exc, OptionValueError):
+                raise  # (an OptionValueError shows itself: `error: invalid --x` + hint)
+            Runtime().out.error(command_line_error(exc))
+            raise typer.Exit(errors.ExitCode.USAGE) from None
+
     def invoke(self, ctx: Any) -> Any:
         previous = signal.signal(signal.SIGTERM, _sigterm)
         try:
             return super().invoke(ctx)
         except errors.BackupError as exc:
             self._fail(ctx, exc)
-        except (KeyboardInterrupt, typer.Abort):  # Ctrl-C, SIGTERM, a cancelled prompt
-            self._fail(ctx, errors.Cancelled("interrupted", "run the command again to resume"))
+        except typer.Abort:  # Ctrl-C or Ctrl-D (end of input) at a prompt
+            self._fail(ctx, PROMPT_CANCELLED)
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM
+            self._fail(ctx, INTERRUPTED)
         except OSError as exc:
             if self._runtime(ctx).debug:
                 raise
@@ -133,6 +163,8 @@ class BoundaryGroup(TyperGroup):
         except typer.Exit:
             raise
         except Exception as exc:
+            if _is_usage_error(exc) and not isinstance(exc, OptionValueError):
+                self._fail(ctx, command_line_error(exc))  # a bad command line, below the root
             if self._runtime(ctx).debug or _is_click_error(exc):
                 raise
             path = _log_exception(exc)
@@ -155,6 +187,20 @@ class BoundaryGroup(TyperGroup):
     def _fail(self, ctx: Any, exc: errors.BackupError) -> None:
         self._runtime(ctx).out.error(exc)
         raise typer.Exit(exc.exit_code) from None
+
+
+def command_line_error(exc: Any) -> errors.BackupError:
+    """Click's usage errors (no such option or command, a missing argument) in our style,
+    `error:` and `hint:` (not Click's usage block and `Error:`), exit 2."""
+    where = exc.ctx.command_path if exc.ctx is not None else "fermentrack-backup"
+    return errors.UsageError(exc.format_message(), f"see `{where} --help`", code="command_line")
+
+
+def _is_usage_error(exc: Exception) -> bool:
+    """Click's UsageError (typer vendors Click: known by name, as `_is_click_error`), but
+    not its "no arguments: show the help" signal, which prints the help as it should."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    return "UsageError" in names and "NoArgsIsHelpError" not in names
 
 
 def _is_click_error(exc: Exception) -> bool:

@@ -105,5 +105,12 @@ def _confirm_unlink(conn: Connection, yes: bool) -> None:
             f"refusing to unlink {what} without confirmation",
             f"pass --yes: fermentrack-backup unlink {conn.id[:8]} --yes",
         )
-    if not typer.confirm(f"Unlink {what}? Its upload history is kept.", default=False):
-        raise errors.Cancelled("nothing was unlinked", None)
+    try:
+        confirmed = typer.confirm(f"Unlink {what}? Its upload history is kept.", default=False)
+    except typer.Abort:  # Ctrl-C, Ctrl-D: the boundary says cancelled, on a line of its own
+        typer.echo()  # (click ends the line itself only after a hidden prompt)
+        raise
+    if not confirmed:
+        raise errors.Cancelled(
+            "cancelled: nothing was unlinked", "run `fermentrack-backup unlink` again to unlink it"
+        )

@@ -32,4 +32,10 @@ def doctor(ctx: typer.Context, json: bool = JSON) -> None:
             if not c.ok and c.fix:
                 out.line(f"     fix: {c.fix}")
     if not healthy:
+        if not json:  # (--json: `ok` and each check are in the data)
+            broken = [c.name for c in checks if not (c.ok or c.warning)]
+            out.fail(
+                f"unhealthy: {len(broken)} check(s) need fixing ({', '.join(broken)})",
+                "do what the `fix:` lines above say, then run `fermentrack-backup doctor` again",
+            )
         raise typer.Exit(ExitCode.UNHEALTHY)

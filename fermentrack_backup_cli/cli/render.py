@@ -56,4 +56,4 @@ def show_prune(out: Output, report: PruneReport) -> None:
     alone = f", left alone {len(report.left_alone)}" if report.left_alone else ""
     out.info(f"kept {len(report.kept)}, {verb} {len(gone)} backup(s) ({freed}){alone}")
     for name in report.failed:
-        out.fail(f"could not delete {name}", label="failed:")
+        out.fail(f"could not delete {name}", "it is kept; run prune again to retry")

@@ -90,14 +90,21 @@ def status(
         out.info("no connections; link one with `fermentrack-backup link PROVIDER`")
     else:
         out.table("Status", COLUMNS, [_row(s) for s in statuses], wide=wide)
-    if any(not s.healthy for s in statuses):
+    unhealthy = [s for s in statuses if not s.healthy]
+    if unhealthy:
+        if not json:  # (--json: `ok` and each connection's problems are in the data)
+            labels = ", ".join(s.label for s in unhealthy)
+            where = "the problems above" if prometheus is None else "`fermentrack-backup status`"
+            out.fail(
+                f"unhealthy: {len(unhealthy)} of {len(statuses)} connection(s) ({labels})",
+                f"see {where}; `fermentrack-backup doctor` checks the setup",
+            )
         raise typer.Exit(ExitCode.UNHEALTHY)
     if not statuses and max_age_s is not None:
         # a monitor asking "is anything backing up?" must not read "nothing linked" as yes
         out.fail(
-            "no connections, so no backups",
+            "unhealthy: no connections, so no backups",
             "link one, or run status as the cron user",
-            label="unhealthy:",
         )
         raise typer.Exit(ExitCode.UNHEALTHY)
 

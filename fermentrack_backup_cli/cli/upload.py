@@ -85,7 +85,10 @@ def _exit_for(results: list[UploadResult], out: Output, quiet: bool, json: bool)
     failed = [r for r in results if r.status == "failed"]
     if failed:
         if not quiet and not json:
-            out.fail(f"{len(failed)} of {len(results)} archive(s) failed", None, label="")
+            out.fail(
+                f"{len(failed)} of {len(results)} archive(s) failed",
+                "fix the errors above and run again: archives stored already are skipped",
+            )
         raise typer.Exit(_exit_code(results))
 
 

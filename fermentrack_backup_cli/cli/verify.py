@@ -97,6 +97,8 @@ def verify(
         _show_reports(out, reports)
     _show_warnings(out, reports, json)
     if any(not r.ok for r in reports):
+        if not json:
+            _show_failed(out, reports)
         raise typer.Exit(ExitCode.VERIFY)
 
 
@@ -151,6 +153,25 @@ def _show_warnings(out: Output, reports: list[ArchiveReport], json: bool) -> Non
         )
 
 
+STORED_PROBLEMS = ("verify_mismatch", "remote_missing")
+"""Failures of the stored copy (`verify --to`), not of the local archive."""
+
+
+def _show_failed(out: Output, reports: list[ArchiveReport]) -> None:
+    """After the FAILED lines: one `error:` and its hint, as every failure ends (a strict
+    refusal has its own, in `_show_warnings`)."""
+    failed = [r for r in reports if not r.ok and r.error_code != "unknown_layout"]
+    if not failed:
+        return
+    stored = sum(r.error_code in STORED_PROBLEMS for r in failed)
+    hints = []
+    if stored < len(failed):
+        hints.append("a damaged archive cannot be restored: make a new backup in Fermentrack")
+    if stored:
+        hints.append("a stored copy missing or different: upload it (--overwrite if it differs)")
+    out.fail(f"{len(failed)} of {len(reports)} archive(s) failed verification", "; ".join(hints))
+
+
 def _hash_state(c: RemoteCheck) -> str:
     if c.expected_hash is None or c.content_hash is None:
         return "not compared"
@@ -179,7 +200,6 @@ def _show_checks(out: Output, checks: list[RemoteCheck]) -> None:
             f"{len(damaged)} of {len(checks)} stored backup(s) are damaged",
             "a damaged stored copy cannot be restored: upload a good local copy again "
             "with --overwrite, or rely on another backup",
-            label="failed:",
         )
     for check in (c for c in failed if c.exit_code != ExitCode.VERIFY):
         out.fail(f"{check.name} could not be checked: {check.problems[0]}", check.hint)

@@ -270,7 +270,14 @@ def download(
             f"no stored backup named {name} in {target.description}",
             "list them with `fermentrack-backup remote ls`",
         )
-    dest = output.expanduser().absolute() / name
+    folder = output.expanduser().absolute()
+    if folder.exists() and not folder.is_dir():
+        raise errors.UsageError(
+            f"--output {folder} is a file, not a folder",
+            f"-o names the folder to save {name} in: pass its folder, e.g. -o {folder.parent}",
+            code="output_not_a_folder",
+        )
+    dest = folder / name
     if dest.exists() and not force:
         raise _exists_error(dest)
     part = part_path(dest)

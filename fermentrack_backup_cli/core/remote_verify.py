@@ -152,7 +152,10 @@ def verify_remote(
     checks = []
     for item in wanted:
         if isinstance(item, str):
-            err = errors.NotFound(f"no stored backup named {item} in {target.description}")
+            err = errors.NotFound(
+                f"no stored backup named {item} in {target.description}",
+                "see the stored backups with `fermentrack-backup remote ls`",
+            )
             checks.append(_failed_check(item, target.remote_path(item), err))
             continue
         expected: tuple[str | None, str | None]

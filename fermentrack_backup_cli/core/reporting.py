@@ -20,7 +20,9 @@ class Reporter(Protocol):
 
     def advance(self, nbytes: int) -> None: ...
 
-    def file_done(self, result: UploadResult) -> None: ...
+    def file_done(self, result: UploadResult, *, fatal: bool = False) -> None:
+        """`fatal`: the run stops with this file's error, which the caller raises (and
+        the error boundary shows): finish its progress, show nothing for it."""
 
     def warning(self, name: str, text: str) -> None: ...
 
@@ -40,9 +42,9 @@ class GuardedReporter:
         with _output_errors_dropped():
             self.inner.advance(nbytes)
 
-    def file_done(self, result: UploadResult) -> None:
+    def file_done(self, result: UploadResult, *, fatal: bool = False) -> None:
         with _output_errors_dropped():
-            self.inner.file_done(result)
+            self.inner.file_done(result, fatal=fatal)
 
     def warning(self, name: str, text: str) -> None:
         with _output_errors_dropped():

@@ -201,9 +201,12 @@ class Uploader:
                 hint=exc.hint,
                 exit_code=exc.exit_code,
             )
-            self.reporter.file_done(result)
-            if isinstance(exc, errors.Locked | errors.AuthError | errors.MaxDurationExceeded):
-                raise  # nothing else can succeed either (the time budget is gone too)
+            # nothing else can succeed either (the time budget is gone too): stop the run,
+            # and the error boundary shows the error (once)
+            fatal = isinstance(exc, errors.Locked | errors.AuthError | errors.MaxDurationExceeded)
+            self.reporter.file_done(result, fatal=fatal)
+            if fatal:
+                raise
             return result
         except KeyboardInterrupt:
             attempts.finish(

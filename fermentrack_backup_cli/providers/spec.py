@@ -134,17 +134,26 @@ class Provider:
     def open_adhoc(self, ref: str, env: TargetEnv, *, mkdir: bool = False) -> tuple[Target, str]:
         """The target an ad-hoc reference (`spec.ref_prefix` + text) names, and the id
         history rows record for it."""
-        raise errors.UsageError(f"{self.spec.display_name} has no ad-hoc targets", None)
+        raise errors.UsageError(
+            f"{self.spec.display_name} has no ad-hoc targets",
+            "link a connection (`fermentrack-backup link`) and pass its label to --to",
+        )
 
     def adhoc_id(self, ref: str) -> str:
         """The history id of an ad-hoc reference, without touching the target."""
         return ref
 
     def link_folder(self, path: Path) -> FolderLink:
-        raise errors.UsageError(f"{self.spec.display_name} does not link folders", None)
+        raise errors.UsageError(
+            f"{self.spec.display_name} does not link folders",
+            "see `fermentrack-backup providers` for how each provider links",
+        )
 
     def oauth(self, settings: Settings) -> OAuthClient:
-        raise errors.UsageError(f"{self.spec.display_name} does not link with OAuth", None)
+        raise errors.UsageError(
+            f"{self.spec.display_name} does not link with OAuth",
+            "see `fermentrack-backup providers` for how each provider links",
+        )
 
     def check(self, target: Target) -> dict[str, Any]:
         """Provider-specific health for `status` (the token refreshes, the account)."""

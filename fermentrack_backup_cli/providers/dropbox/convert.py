@@ -42,6 +42,10 @@ def _tags(error: Any) -> tuple[list[str], Any]:
     return tags, node
 
 
+BUSY_HINT = "Dropbox is busy or failing for now: run again later"
+"""A retried failure's hint, if the retries run out (retry.py gives its own, usually)."""
+
+
 def convert_api_error(exc: dbx_exc.ApiError, what: str) -> errors.BackupError:
     tags, leaf = _tags(exc.error)
     summary = "/".join(tags) or "error"
@@ -55,6 +59,7 @@ def convert_api_error(exc: dbx_exc.ApiError, what: str) -> errors.BackupError:
     if "too_many_write_operations" in tags:
         return errors.Transient(
             f"Dropbox is busy with other writes ({what})",
+            BUSY_HINT,
             code="too_many_write_operations",
             retry_after=1.0,
         )
@@ -83,13 +88,20 @@ def convert_api_error(exc: dbx_exc.ApiError, what: str) -> errors.BackupError:
         and tags[0] in ("not_found", "closed", "lookup_failed")
         and ("not_found" in tags or "closed" in tags)
     ):
-        return errors.SessionGone(f"the upload session for {what} is gone ({summary})")
+        return errors.SessionGone(
+            f"the upload session for {what} is gone ({summary})",
+            "run again: the upload starts over in a new session",
+        )
     if "not_found" in tags or "not_file" in tags:  # (not_file: a folder of that name)
         return errors.NotFound(
             f"not found at Dropbox: {what}",
             "list stored backups with `fermentrack-backup remote ls`",
         )
-    return errors.BackupError(f"Dropbox refused {what}: {summary}", None, code="dropbox_api")
+    return errors.BackupError(
+        f"Dropbox refused {what}: {summary}",
+        "run again with --debug to see Dropbox's answer; if it stays, report it with that",
+        code="dropbox_api",
+    )
 
 
 def convert(exc: Exception, what: str) -> errors.BackupError:
@@ -102,11 +114,14 @@ def convert(exc: Exception, what: str) -> errors.BackupError:
         reason = getattr(getattr(exc, "error", None), "reason", None)
         tag = getattr(reason, "_tag", None) or "too_many_requests"
         return errors.Transient(
-            f"Dropbox rate limit ({tag}) while {what}", code=str(tag), retry_after=exc.backoff
+            f"Dropbox rate limit ({tag}) while {what}",
+            BUSY_HINT,
+            code=str(tag),
+            retry_after=exc.backoff,
         )
     if isinstance(exc, dbx_exc.InternalServerError):
         return errors.Transient(
-            f"Dropbox server error {exc.status_code} while {what}", code="server_error"
+            f"Dropbox server error {exc.status_code} while {what}", BUSY_HINT, code="server_error"
         )
     if isinstance(exc, dbx_exc.AuthError):
         tag = getattr(exc.error, "_tag", None)
@@ -129,17 +144,19 @@ def convert(exc: Exception, what: str) -> errors.BackupError:
                 code="invalid_client",
             )
         return errors.BackupError(
-            f"Dropbox rejected the request while {what}", None, code="bad_input"
+            f"Dropbox rejected the request while {what} (HTTP 400: bad input)",
+            "run again with --debug to see Dropbox's answer; if it stays, report it with that",
+            code="bad_input",
         )
     if isinstance(exc, dbx_exc.HttpError):  # any other HTTP status (408, a proxy's 407...)
         status = exc.status_code
         if status == 429:  # a rate limit the SDK did not recognise as one
             return errors.Transient(
-                f"Dropbox answered HTTP 429 while {what}", code="too_many_requests"
+                f"Dropbox answered HTTP 429 while {what}", BUSY_HINT, code="too_many_requests"
             )
         if status in (408, 425) or status >= 500:
             return errors.Transient(
-                f"Dropbox answered HTTP {status} while {what}", code="server_error"
+                f"Dropbox answered HTTP {status} while {what}", BUSY_HINT, code="server_error"
             )
         return errors.NetworkError(
             f"unexpected HTTP {status} from Dropbox while {what}",

@@ -197,7 +197,10 @@ class DropboxTarget:
         )
         if offset and response.status_code != 206:
             response.close()
-            raise errors.Transient(f"Dropbox ignored the range request for {path}")
+            raise errors.Transient(
+                f"Dropbox ignored the range request for {path}",
+                "run again: the download starts over",
+            )
         stream = _ResponseStream(response, path, self.retry.deadline)
         return io.BufferedReader(stream, buffer_size=1 << 20)
 
@@ -241,7 +244,9 @@ class DropboxTarget:
                 )
         if not status.is_complete():
             raise errors.BackupError(
-                "Dropbox could not delete the old backups", None, code="delete_failed"
+                "Dropbox could not delete the old backups",
+                "see `fermentrack-backup remote ls` and run prune again",
+                code="delete_failed",
             )
         result = status.get_complete()
         return [
@@ -352,7 +357,9 @@ class _ResponseStream(io.RawIOBase):
             if self.deadline is not None and self.deadline.expired():
                 raise self.deadline.used_up(f"downloading {self.path}") from None
             raise errors.Transient(
-                f"connection lost while downloading {self.path}", code="network"
+                f"connection lost while downloading {self.path}",
+                "check the network connection, then run again",
+                code="network",
             ) from None
         buffer[: len(data)] = data
         return len(data)

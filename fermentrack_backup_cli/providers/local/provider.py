@@ -21,7 +21,10 @@ class LocalProvider(Provider):
 
     def open(self, conn: Connection, env: TargetEnv) -> LocalTarget:
         if not conn.location:
-            raise errors.UsageError(f"connection {conn.label} names no folder", None)
+            raise errors.UsageError(
+                f"connection {conn.label} names no folder",
+                f"link it again: `fermentrack-backup link local FOLDER --label {conn.label}`",
+            )
         folder = check_folder(Path(conn.location), conn.filesystem)
         return LocalTarget(
             folder, env.remote_folder, self.spec.id, env.retry.deadline, env.transfer.bwlimit
