@@ -1,12 +1,12 @@
 """The provider registry: provider id -> spec, and a lazy factory for the provider.
 
 Every provider registers the same way: its package exposes `SPEC` (cheap: no SDK,
-no I/O) and `provider()`, which imports the rest on first use. Importing this
+no I/O) and `make_provider()`, which imports the rest on first use. Importing this
 module imports only the specs, so `--help`, `providers` and offline commands never
 load an SDK. Core and CLI code ask the registry (`specs`, `get`, `load`,
 `for_reference`) and never name a provider.
 
-Adding a provider: a package here with `SPEC` and `provider()`, an entry in
+Adding a provider: a package here with `SPEC` and `make_provider()`, an entry in
 `_PACKAGES`, and passing tests/test_contract.py (the suite every provider passes).
 """
 
@@ -46,7 +46,7 @@ def load(provider_id: str) -> Provider:
     """The provider, built on first use (this is where an SDK may get imported)."""
     spec = get(provider_id)
     module = importlib.import_module(spec.module)
-    return cast(Provider, module.provider())
+    return cast(Provider, module.make_provider())
 
 
 def for_reference(ref: str) -> ProviderSpec | None:

@@ -1,7 +1,7 @@
 """What a provider declares and offers: its spec (for the registry) and the Provider API.
 
 A provider package exposes `SPEC` (a `ProviderSpec`: id, name, config keys, how it
-links, an ad-hoc reference prefix) at no import cost, and a `provider()` factory
+links, an ad-hoc reference prefix) at no import cost, and a `make_provider()` factory
 that imports the rest. Core code talks to a `Provider` only through the methods
 below and to its targets through `providers.base.Target`; it never names one.
 """
@@ -32,7 +32,8 @@ class ProviderSpec:
 
     id: str
     display_name: str
-    module: str  # the package whose `provider()` builds the Provider
+    module: str  # the package whose `make_provider()` builds the Provider (not `provider()`:
+    # importing the package's `provider` submodule would replace such a function)
     link: LinkKind  # `link ID PATH` (folder) or the OAuth flow (oauth)
     config_keys: tuple[Key, ...] = ()
     ref_prefix: str | None = None  # `--to PREFIX...` names an ad-hoc target ("local:")

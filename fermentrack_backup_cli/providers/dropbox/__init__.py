@@ -1,7 +1,7 @@
 """The Dropbox provider: the only package that imports the dropbox SDK.
 
 Importing this package costs nothing: it holds the provider's `SPEC` (id, config
-keys, how it links) for the registry. `provider()` imports the rest on first use:
+keys, how it links) for the registry. `make_provider()` imports the rest on first use:
 `provider` (settings -> clients and targets, health, unlink, the OAuth adapter),
 `client` (an SDK client from a refresh token, the SDK's own retries off: it retries
 HTTP 429 forever by default), `transport` (the HTTPS session that ends each request
@@ -53,7 +53,7 @@ SPEC = ProviderSpec(
 )
 
 
-def provider() -> DropboxProvider:
+def make_provider() -> DropboxProvider:
     from .provider import DropboxProvider
 
     return DropboxProvider(SPEC)

@@ -21,7 +21,7 @@ SPEC = ProviderSpec(
 )
 
 
-def provider() -> LocalProvider:
+def make_provider() -> LocalProvider:
     from .provider import LocalProvider
 
     return LocalProvider(SPEC)
