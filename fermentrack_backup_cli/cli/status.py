@@ -103,8 +103,9 @@ def status(
 
 
 def _write_metrics(out: Output, path: Path, statuses: list[ConnectionStatus]) -> None:
-    from ..core.metrics import write_metrics
+    from ..core.metrics import check_metrics_path, write_metrics
 
+    check_metrics_path(path)
     if not path.name.endswith(".prom"):
         out.warn(f"{path.name}: node_exporter's textfile collector reads only *.prom files")
     write_metrics(path, statuses)
