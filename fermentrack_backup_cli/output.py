@@ -69,6 +69,16 @@ def silence(stream: TextIO | None) -> None:
             os.close(devnull)
 
 
+def _console_environ() -> Mapping[str, str]:
+    """The environment Rich sizes its console from, without a COLUMNS or LINES of 0:
+    Rich takes `COLUMNS=0` as a width of 0 and then prints nothing at all (not even an
+    error); without it the terminal's own size (or 80) is used, as for `COLUMNS=abc`."""
+    bad = [k for k in ("COLUMNS", "LINES") if os.environ.get(k, "").strip("0") == ""]
+    if not any(k in os.environ for k in bad):
+        return os.environ
+    return {k: v for k, v in os.environ.items() if k not in bad}
+
+
 @functools.cache
 def _guarded_console_class() -> type[Console]:
     from rich.console import Console
@@ -114,6 +124,7 @@ class Output:
             highlight=False,
             force_terminal=tty,
             soft_wrap=not tty,
+            _environ=_console_environ(),
         )
         console.on_lost = lambda: self.lost(name)  # type: ignore[attr-defined]
         return console
