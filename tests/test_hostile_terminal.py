@@ -26,3 +26,14 @@ def test_an_odd_columns_value_still_shows_the_error_and_the_table(
     code, shown = on_terminal("connections", env=env, columns=80, columns_env=columns_env)
     assert code == 0, shown
     assert any(line.startswith("Connections") and len(line) == 80 for line in plain(shown))
+
+
+def test_a_refused_label_shows_each_escape_once(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    """The label was escaped and then repr()'d: `\\x1b` showed as `\\\\x1b`."""
+    label = "bad\x1b[31mred \u200d"
+    result = cli("link", "local", str(tmp_path), "--label", label, env=subprocess_env)
+    assert result.returncode == 2, result.stderr
+    assert "invalid label 'bad\\x1b[31mred \\u200d'" in result.stderr, result.stderr
+    assert "\\\\" not in result.stderr and "\x1b" not in result.stderr
