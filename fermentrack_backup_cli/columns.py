@@ -10,7 +10,8 @@ tab-separated and whole).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 ELLIPSIS = "…"
@@ -33,16 +34,42 @@ def as_column(column: str | Column) -> Column:
     return column if isinstance(column, Column) else Column(column)
 
 
+def char_cells(char: str) -> int:
+    """Terminal cells one character takes: 2 for wide (CJK, most emoji), 0 for combining
+    and format characters, else 1."""
+    if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def cells(text: str) -> int:
+    """`text`'s width on a terminal, in cells (what a table column must hold)."""
+    if text.isascii():
+        return len(text)
+    return sum(char_cells(c) for c in text)
+
+
+def _take(chars: Iterable[str], budget: int) -> str:
+    taken: list[str] = []
+    for char in chars:
+        budget -= char_cells(char)
+        if budget < 0:
+            break
+        taken.append(char)
+    return "".join(taken)
+
+
 def elide(text: str, width: int) -> str:
-    """`text` in at most `width` characters, the middle replaced by `…` (a file name's
-    start and its date and extension at the end both stay readable)."""
-    if len(text) <= width:
+    """`text` in at most `width` terminal cells, the middle replaced by `…` (a file
+    name's start and its date and extension at the end both stay readable)."""
+    if cells(text) <= width:
         return text
     if width <= 1:
         return ELLIPSIS[:width]
     tail = (width - 1) // 2
-    head = width - 1 - tail
-    return text[:head] + ELLIPSIS + (text[-tail:] if tail else "")
+    head = _take(text, width - 1 - tail)
+    end = _take(reversed(text), width - 1 - cells(head))[::-1]
+    return head + ELLIPSIS + end
 
 
 @dataclass(frozen=True)
@@ -69,10 +96,10 @@ def fit(
     keep = [i for i, c in enumerate(specs) if wide or c.essential]
     names = tuple(specs[i].name for i in keep)
     picked = [tuple(row[i] for i in keep) for row in rows]
-    widths = [max([len(n), *(len(r[k]) for r in picked)]) for k, n in enumerate(names)]
+    widths = [max([cells(n), *(cells(r[k]) for r in picked)]) for k, n in enumerate(names)]
     if not wide and width is not None:
         elidable = [specs[i].elide for i in keep]
-        widths = _shrink(widths, elidable, [len(n) for n in names], width)
+        widths = _shrink(widths, elidable, [cells(n) for n in names], width)
     fitted = tuple(tuple(elide(cell, w) for cell, w in zip(r, widths, strict=True)) for r in picked)
     return Fitted(names, tuple(widths), fitted)
 

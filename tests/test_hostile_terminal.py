@@ -3,6 +3,7 @@ terminal): odd COLUMNS values, wide characters, narrow windows."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -37,3 +38,43 @@ def test_a_refused_label_shows_each_escape_once(
     assert result.returncode == 2, result.stderr
     assert "invalid label 'bad\\x1b[31mred \\u200d'" in result.stderr, result.stderr
     assert "\\\\" not in result.stderr and "\x1b" not in result.stderr
+
+
+WIDE_LABEL = "日本語のラベル🍺 backup"  # 18 characters, 28 cells
+
+
+@pytest.mark.parametrize("width", range(1, 30))
+def test_elision_counts_terminal_cells_not_characters(width: int) -> None:
+    from rich.cells import cell_len
+
+    from fermentrack_backup_cli.columns import cells, elide
+
+    short = elide(WIDE_LABEL, width)
+    assert cells(short) == cell_len(short) <= width
+    if width >= 10:
+        assert short.endswith("ckup") and short.startswith("日")
+
+
+def test_a_wide_character_label_is_elided_not_cropped_in_an_80_column_table() -> None:
+    """Widths were counted in characters: the 28-cell label got 18 cells and Rich cropped
+    it to `日本語のラベル`, which reads like a whole label."""
+    import io
+
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from fermentrack_backup_cli.cli.connections import CONNECTION_COLUMNS
+    from fermentrack_backup_cli.columns import fit
+    from fermentrack_backup_cli.output_table import rich_table
+
+    row = ["f63f0b15", "local", WIDE_LABEL, "/srv/" + "long-folder-" * 6, "", "ok", "-", "", ""]
+    for width in (60, 80):
+        buffer = io.StringIO()
+        Console(file=buffer, width=width, force_terminal=False).print(
+            rich_table("Connections", fit(CONNECTION_COLUMNS, [row], width))
+        )
+        lines = buffer.getvalue().splitlines()
+        assert all(cell_len(line) <= width for line in lines), lines
+        label = [cell for cell in re.split(" {2,}", lines[3]) if cell][2]
+        assert label.endswith("backup") and label.startswith("日本語"), lines
+        assert (label == WIDE_LABEL) == (width == 80), lines
