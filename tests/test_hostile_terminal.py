@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,41 @@ def test_a_wide_character_label_is_elided_not_cropped_in_an_80_column_table() ->
         label = [cell for cell in re.split(" {2,}", lines[3]) if cell][2]
         assert label.endswith("backup") and label.startswith("日本語"), lines
         assert (label == WIDE_LABEL) == (width == 80), lines
+
+
+def _help_pages(width: int) -> dict[str, str]:
+    """Every command's --help, as Click lays it out at `width` columns."""
+    import typer.main
+    from typer import _click as click
+
+    from fermentrack_backup_cli.cli import app
+
+    pages: dict[str, str] = {}
+
+    def walk(command: Any, path: list[str], parent: Any) -> None:
+        ctx = click.Context(command, info_name=path[-1], parent=parent, terminal_width=width)
+        subcommands = getattr(command, "commands", {})
+        if not subcommands:
+            pages[" ".join(path[1:])] = command.get_help(ctx)
+        for name, sub in subcommands.items():
+            walk(sub, [*path, name], ctx)
+
+    walk(typer.main.get_command(app), ["fermentrack-backup"], None)
+    return pages
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_every_command_ends_with_whole_unwrapped_examples(width: int) -> None:
+    """`Example:` was a paragraph Click rewrapped: at 80 columns `prune`'s broke after
+    `--keep-weekly`, at 40 `link dropbox --no-` / `browser`; a paste ran something else."""
+    pages = _help_pages(width)
+    assert {"upload", "prune", "link dropbox", "remote ls", "config set"} <= set(pages)
+    for name, page in pages.items():
+        assert "Example:" not in page, (name, page)
+        _, examples = page.split("\nExamples:\n")
+        lines = [line for line in examples.splitlines() if line]
+        assert lines, (name, page)
+        for line in lines:
+            assert line.startswith(f"  fermentrack-backup {name}"), (name, page)
+        if name == "prune":
+            assert lines[0].endswith("--keep-daily 7 --keep-weekly 4 --dry-run"), page

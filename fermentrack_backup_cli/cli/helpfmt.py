@@ -1,0 +1,57 @@
+"""How --help is laid out: the usage line's metavars, and an Examples section.
+
+Click rewraps every paragraph of a command's help to the terminal, so an `Example:`
+line broke in the middle of a command (`--keep-weekly` / `4 --dry-run` at 80 columns,
+`--no-` / `browser` at 40): pasting it runs something else. `HelpCommand` moves each
+`Example:` paragraph of a docstring to an `Examples:` section at the end of the help,
+one command per line, never wrapped (a narrow terminal folds it, a copy stays whole).
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+
+from typer import _click as click  # Typer's vendored Click: the classes it builds from
+from typer.core import TyperCommand
+
+EXAMPLE = re.compile(r"^Examples?:\s*")
+
+
+def split_examples(help_text: str) -> tuple[str, list[str]]:
+    """(the help without its `Example:` paragraphs, the example commands)."""
+    kept: list[str] = []
+    examples: list[str] = []
+    for paragraph in inspect.cleandoc(help_text).split("\n\n"):
+        match = EXAMPLE.match(paragraph)
+        if match is None:
+            kept.append(paragraph)
+            continue
+        for line in paragraph[match.end() :].splitlines():
+            line = line.strip()
+            if examples and not line.startswith("fermentrack-backup"):
+                examples[-1] += f" {line}"  # a continuation of the previous command
+            elif line:
+                examples.append(line)
+    return "\n\n".join(kept), examples
+
+
+class HelpCommand(TyperCommand):
+    """A command whose help ends with an unwrapped Examples section."""
+
+    def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        full = self.help
+        self.help = split_examples(full)[0] if full else full
+        try:
+            super().format_help_text(ctx, formatter)
+        finally:
+            self.help = full
+
+    def format_epilog(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        examples = split_examples(self.help)[1] if self.help else []
+        if examples:
+            formatter.write_paragraph()
+            formatter.write_heading("Examples")
+            indent = " " * (formatter.current_indent + 2)
+            formatter.write("".join(f"{indent}{example}\n" for example in examples))
+        super().format_epilog(ctx, formatter)
