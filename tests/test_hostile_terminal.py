@@ -117,3 +117,14 @@ def test_every_command_ends_with_whole_unwrapped_examples(width: int) -> None:
             assert line.startswith(f"  fermentrack-backup {name}"), (name, page)
         if name == "prune":
             assert lines[0].endswith("--keep-daily 7 --keep-weekly 4 --dry-run"), page
+
+
+def test_usage_lines_write_required_arguments_plainly(subprocess_env: dict[str, str]) -> None:
+    """Typer wrote `upload [OPTIONS] {PATH...}`: braces read as a set of choices."""
+    usage = {name: page.split("\n\n")[0] for name, page in _help_pages(200).items()}
+    assert usage["upload"] == "Usage: fermentrack-backup upload [OPTIONS] PATH..."
+    assert usage["config set"] == "Usage: fermentrack-backup config set [OPTIONS] KEY [VALUE]"
+    assert [name for name, line in usage.items() if "{" in line] == []
+    wrong = cli("link", "local", env=subprocess_env)  # the usage block of a usage error
+    assert wrong.returncode == 2
+    assert "Usage: fermentrack-backup link local [OPTIONS] PATH\n" in wrong.stderr, wrong.stderr

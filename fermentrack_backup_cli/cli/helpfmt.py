@@ -1,5 +1,9 @@
 """How --help is laid out: the usage line's metavars, and an Examples section.
 
+Typer writes a required argument as `{PATH}` in the usage line (`upload [OPTIONS]
+{PATH...}`), which reads like a set of choices; `HelpCommand` writes `PATH`, as the
+README and every man page do (an optional one stays `[PATH]`).
+
 Click rewraps every paragraph of a command's help to the terminal, so an `Example:`
 line broke in the middle of a command (`--keep-weekly` / `4 --dry-run` at 80 columns,
 `--no-` / `browser` at 40): pasting it runs something else. `HelpCommand` moves each
@@ -16,6 +20,7 @@ from typer import _click as click  # Typer's vendored Click: the classes it buil
 from typer.core import TyperCommand
 
 EXAMPLE = re.compile(r"^Examples?:\s*")
+BRACED = re.compile(r"^\{([^{}]+)\}$")
 
 
 def split_examples(help_text: str) -> tuple[str, list[str]]:
@@ -37,7 +42,10 @@ def split_examples(help_text: str) -> tuple[str, list[str]]:
 
 
 class HelpCommand(TyperCommand):
-    """A command whose help ends with an unwrapped Examples section."""
+    """A command with plain metavars whose help ends with an unwrapped Examples section."""
+
+    def collect_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return [BRACED.sub(r"\1", piece) for piece in super().collect_usage_pieces(ctx)]
 
     def format_help_text(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         full = self.help
