@@ -28,6 +28,9 @@ class Column:
     """Shown by default on a terminal; the others only with --wide (and always piped)."""
     elide: bool = True
     """May be shortened in the middle; False for short fixed values (ids, times, sizes)."""
+    prefix: int | None = None
+    """Compact view: only the first `prefix` characters (a connection id's unique prefix);
+    --wide and piped output have the whole value, which a script can pass on."""
 
 
 def as_column(column: str | Column) -> Column:
@@ -95,13 +98,17 @@ def fit(
     specs = [as_column(c) for c in columns]
     keep = [i for i, c in enumerate(specs) if wide or c.essential]
     names = tuple(specs[i].name for i in keep)
-    picked = [tuple(row[i] for i in keep) for row in rows]
+    picked = [tuple(_compact(specs[i], row[i], wide) for i in keep) for row in rows]
     widths = [max([cells(n), *(cells(r[k]) for r in picked)]) for k, n in enumerate(names)]
     if not wide and width is not None:
         elidable = [specs[i].elide for i in keep]
         widths = _shrink(widths, elidable, [cells(n) for n in names], width)
     fitted = tuple(tuple(elide(cell, w) for cell, w in zip(r, widths, strict=True)) for r in picked)
     return Fitted(names, tuple(widths), fitted)
+
+
+def _compact(spec: Column, value: str, wide: bool) -> str:
+    return value if wide or spec.prefix is None else value[: spec.prefix]
 
 
 def _shrink(widths: list[int], elidable: list[bool], headers: list[int], total: int) -> list[int]:

@@ -128,3 +128,22 @@ def test_usage_lines_write_required_arguments_plainly(subprocess_env: dict[str, 
     wrong = cli("link", "local", env=subprocess_env)  # the usage block of a usage error
     assert wrong.returncode == 2
     assert "Usage: fermentrack-backup link local [OPTIONS] PATH\n" in wrong.stderr, wrong.stderr
+
+
+def test_piped_tables_carry_whole_connection_ids_a_script_can_pass_on(
+    subprocess_env: dict[str, str], sample: Path, tmp_path: Path
+) -> None:
+    """Piped `connections` and `uploads` showed 8-character id prefixes: "unabridged"
+    output a script could not use once two ids share a prefix; a terminal keeps them."""
+    env = subprocess_env
+    assert cli("link", "local", str(tmp_path), "--label", "usb", env=env).returncode == 0
+    assert cli("upload", str(sample), "--to", "usb", env=env).returncode == 0
+    conn_id = cli("connections", env=env).stdout.splitlines()[1].split("\t")[0]
+    assert len(conn_id) == 36 and conn_id.count("-") == 4, conn_id
+    uploads = cli("uploads", env=env).stdout.splitlines()
+    assert uploads[1].split("\t")[6] == conn_id
+    code, shown = on_terminal("connections", env=env, columns=80)
+    assert code == 0 and conn_id not in shown
+    assert plain(shown)[3].startswith(f"{conn_id[:8]}  local")
+    code, shown = on_terminal("uploads", "--wide", env=env, columns=200)
+    assert code == 0 and conn_id in shown
