@@ -147,3 +147,40 @@ def test_piped_tables_carry_whole_connection_ids_a_script_can_pass_on(
     assert plain(shown)[3].startswith(f"{conn_id[:8]}  local")
     code, shown = on_terminal("uploads", "--wide", env=env, columns=200)
     assert code == 0 and conn_id in shown
+
+
+BASH_COMPLETES = """
+eval "$(fermentrack-backup --show-completion bash)"
+COMP_WORDS=(fermentrack-backup status "$1"); COMP_CWORD=2
+_fermentrack_backup_completion fermentrack-backup
+for word in "${COMPREPLY[@]}"; do eval "set -- $word"; printf '%s|%s\\n' "$#" "$1"; done
+"""
+
+
+@pytest.mark.parametrize("typed", ["", "us", "usb\\ s"])
+def test_bash_inserts_a_label_with_spaces_as_one_argument(
+    subprocess_env: dict[str, str], tmp_path: Path, typed: str
+) -> None:
+    """Bash inserts COMPREPLY verbatim: `usb stick` became `status usb stick`, two words."""
+    import shutil
+    import subprocess
+
+    from tests.cli_helpers import EXE
+
+    bash = shutil.which("bash")
+    assert bash is not None
+    env = subprocess_env
+    for label, name in (("usb stick", "a"), ("it's $HOME", "b")):
+        (tmp_path / name).mkdir()
+        assert cli("link", "local", str(tmp_path / name), "--label", label, env=env).returncode == 0
+    result = subprocess.run(
+        [bash, "--norc", "-c", BASH_COMPLETES, "bash", typed],
+        env={**env, "PATH": f"{Path(EXE).parent}:{env.get('PATH', '')}"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    expected = ["1|it's $HOME", "1|usb stick"] if typed == "" else ["1|usb stick"]
+    assert result.stdout.splitlines() == expected, result.stdout

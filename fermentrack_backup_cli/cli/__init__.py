@@ -8,6 +8,7 @@ inside; the per-run state is Typer's context object (`runtime.Runtime`).
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -87,6 +88,8 @@ for module in (
 
 def main() -> None:
     reopen_missing_std_fds()
+    if os.environ.get(completion.COMPLETE_VAR) == "complete_bash":
+        completion.escape_for_bash()
     try:
         if not completion.explicit_shell(sys.argv[1:]):
             app()

@@ -9,6 +9,8 @@ core.completion, which reads the history database read-only and never loads an S
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from ..core import completion
@@ -47,6 +49,29 @@ def remote_names(ctx: typer.Context, incomplete: str) -> list[str]:
     """`verify --remote NAME...`: stored names; plain `verify PATH`: none, so the shell
     completes file names."""
     return stored_names(ctx, incomplete) if ctx.params.get("remote") else []
+
+
+_BASH_SPECIAL = frozenset(" \t\n\\'\"`$!&;|<>()*?[]{}~#")
+
+
+def bash_word(value: str) -> str:
+    """`value` as bash must insert it: backslashes before its special characters."""
+    return "".join(f"\\{c}" if c in _BASH_SPECIAL else c for c in value)
+
+
+def escape_for_bash() -> None:
+    """Bash inserts a completion verbatim (Typer's script uses no `-o filenames`): the
+    label `usb stick` became two arguments. The completions Typer's bash class prints
+    (after it matched them against the typed word) are escaped: `usb\\ stick`. zsh and
+    fish quote what they insert themselves. Typer registers its classes by name when
+    it builds the command (typer is pinned below 0.29 in pyproject.toml)."""
+    from typer import _completion_classes as classes
+
+    class EscapingBashComplete(classes.BashComplete):
+        def format_completion(self, item: Any) -> str:
+            return bash_word(str(item.value))
+
+    classes.BashComplete = EscapingBashComplete  # type: ignore[misc]
 
 
 def explicit_shell(argv: list[str]) -> bool:
