@@ -191,11 +191,12 @@ class Output:
         self._write("stdout", json.dumps(document, indent=2, default=str) + "\n")
 
     def line(self, text: str) -> None:
-        """A plain line of data on stdout (no markup)."""
+        """A plain line of data on stdout (no markup), never broken by Rich: a path or a
+        command in it copies whole (the terminal folds a long line, it inserts no newline)."""
         text = safe_text(text)
         self.transcript.append(text)
         if self.stdout_tty:
-            self._print("stdout", text, markup=False, highlight=False)
+            self._print("stdout", text, markup=False, highlight=False, soft_wrap=True)
         else:
             self._write("stdout", text + "\n")
 

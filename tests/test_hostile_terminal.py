@@ -184,3 +184,18 @@ def test_bash_inserts_a_label_with_spaces_as_one_argument(
     assert result.returncode == 0, result.stderr
     expected = ["1|it's $HOME", "1|usb stick"] if typed == "" else ["1|usb stick"]
     assert result.stdout.splitlines() == expected, result.stdout
+
+
+def test_an_upload_summary_line_keeps_its_path_whole_at_80_columns(
+    subprocess_env: dict[str, str], sample: Path, tmp_path: Path
+) -> None:
+    """Rich wrapped `completed: NAME -> PATH` at the space in `Fermentrack Backups`: a
+    newline inside the path, so a copy of it named another file."""
+    folder = tmp_path / ("usb-stick-mounted-here-" * 3)
+    code, shown = on_terminal(
+        "upload", str(sample), "--to", f"local:{folder}", "--mkdir", env=subprocess_env
+    )
+    assert code == 0, shown
+    stored = str(folder / "Fermentrack Backups" / sample.name)
+    done = [line for line in plain(shown) if line.startswith("completed: ")]
+    assert len(done) == 1 and f" -> {stored} (" in done[0], shown
