@@ -199,3 +199,17 @@ def test_an_upload_summary_line_keeps_its_path_whole_at_80_columns(
     stored = str(folder / "Fermentrack Backups" / sample.name)
     done = [line for line in plain(shown) if line.startswith("completed: ")]
     assert len(done) == 1 and f" -> {stored} (" in done[0], shown
+
+
+@pytest.mark.parametrize("columns", [40, 60, 80])
+def test_help_fits_a_narrow_terminal(subprocess_env: dict[str, str], columns: int) -> None:
+    """Click lays help out at least 50 columns wide: on a 40-column terminal every long
+    line was folded by the terminal. Only an example command may be longer (unwrapped)."""
+    env = {**subprocess_env, "COLUMNS": str(columns)}
+    for argv in ([], ["link"], ["link", "dropbox"], ["upload"], ["prune"], ["status"]):
+        result = cli(*argv, "--help", env=env)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.splitlines()
+        long = [line for line in lines if len(line) > columns]
+        assert all(line.startswith("  fermentrack-backup ") for line in long), (argv, long)
+        assert any(len(line) > columns - 15 for line in lines), (argv, lines)  # uses the width

@@ -30,6 +30,7 @@ from . import (
     verify,
 )
 from .boundary import BoundaryGroup, close_streams, reopen_missing_std_fds
+from .helpfmt import help_width
 from .options import typer_app
 from .runtime import Runtime
 
@@ -40,7 +41,8 @@ app = typer_app(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold tokens
     add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish)
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # the root context's width is every command's (Click's own floor is 50 columns)
+    context_settings={"help_option_names": ["-h", "--help"], "terminal_width": help_width()},
 )
 
 
