@@ -216,15 +216,20 @@ class Output:
             lines = ["\t".join(names), *("\t".join(row) for row in cells)]
             self._write("stdout", "".join(f"{line}\n" for line in lines))
             return
+        from rich.text import Text
+
         from .output_table import rich_table
 
         console = self.out
         fitted = fit(columns, cells, console.width, wide=wide)
+        # the title on a line of its own, elided to the terminal: as the table's title Rich
+        # wrapped it to the table's width, cutting a folder path in two
         title = elide(safe_text(title), max(fitted.width, console.width))
+        self._print("stdout", Text(title, style="table.title"), soft_wrap=True)
         # wide: drawn at its own width (the terminal, or `less -S`, shows the rest)
         width, console.width = console.width, max(fitted.width, console.width)
         try:
-            self._print("stdout", rich_table(title, fitted))
+            self._print("stdout", rich_table("", fitted))
         finally:
             console.width = width
 

@@ -27,7 +27,8 @@ def test_an_odd_columns_value_still_shows_the_error_and_the_table(
     assert any(line.startswith("hint: ") for line in lines), shown
     code, shown = on_terminal("connections", env=env, columns=80, columns_env=columns_env)
     assert code == 0, shown
-    assert any(line.startswith("Connections") and len(line) == 80 for line in plain(shown))
+    lines = plain(shown)
+    assert lines[0] == "Connections" and len(lines[2]) == 80 and set(lines[2]) == {"─"}, lines
 
 
 def test_a_refused_label_shows_each_escape_once(
@@ -213,3 +214,20 @@ def test_help_fits_a_narrow_terminal(subprocess_env: dict[str, str], columns: in
         long = [line for line in lines if len(line) > columns]
         assert all(line.startswith("  fermentrack-backup ") for line in long), (argv, long)
         assert any(len(line) > columns - 15 for line in lines), (argv, lines)  # uses the width
+
+
+def test_a_table_title_with_a_long_folder_stays_one_line(
+    subprocess_env: dict[str, str], sample: Path, tmp_path: Path
+) -> None:
+    """Rich wrapped a table's title to the table's width: `remote ls` and `prune` cut
+    their folder path in two at 80 columns, though the terminal had room for it."""
+    folder = tmp_path / ("usb-" * 8)
+    env = subprocess_env
+    assert cli("upload", str(sample), "--to", f"local:{folder}", "--mkdir", env=env).returncode == 0
+    for argv in (["remote", "ls"], ["prune", "--keep-last", "1", "--dry-run"]):
+        code, shown = on_terminal(*argv, "--to", f"local:{folder}", env=env, columns=80)
+        assert code == 0, shown
+        lines = plain(shown)
+        assert lines[0].endswith("/Fermentrack Backups" if argv[0] == "remote" else "(1 last)")
+        assert len(lines[0]) > len(lines[2]) and len(lines[0]) <= 80, lines  # wider than table
+        assert set(lines[2]) == {"─"}, lines
