@@ -264,6 +264,14 @@ class Output:
         if not self.quiet:
             self._err_line("", "", text)
 
+    def command(self, text: str) -> None:
+        """A command to copy, on a line of its own on stderr, indented and never wrapped
+        by Rich (in a wrapped notice `ssh -L ...` broke in two at 80 columns)."""
+        if not self.quiet:
+            text = safe_text(text)
+            self.transcript.append(text)
+            self._write("stderr", f"  {text}\n")
+
     def warn(self, text: str) -> None:
         self._err_line("warning:", "yellow", text)
 

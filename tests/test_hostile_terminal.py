@@ -231,3 +231,20 @@ def test_a_table_title_with_a_long_folder_stays_one_line(
         assert lines[0].endswith("/Fermentrack Backups" if argv[0] == "remote" else "(1 last)")
         assert len(lines[0]) > len(lines[2]) and len(lines[0]) <= 80, lines  # wider than table
         assert set(lines[2]) == {"─"}, lines
+
+
+def test_the_ssh_tunnel_command_is_a_whole_line_at_80_columns(
+    dropbox_env: dict[str, str],
+) -> None:
+    """The tunnel hint was one wrapped notice: `ssh -L ...` and the link command broke
+    across lines at 80 columns, so a copy of either ran something else."""
+    from tests.link_support import headless_env
+
+    host = "brewery-pi.home.example.org.internal"
+    env = {**headless_env(dropbox_env), "SSH_CONNECTION": f"192.0.2.7 50000 {host} 22"}
+    _, shown = on_terminal("link", "dropbox", "--port", "53682", env=env, stdin=b"bogus\n")
+    lines = plain(shown)
+    ssh = [line for line in lines if "ssh -L" in line]
+    assert len(ssh) == 1 and ssh[0].startswith("  ssh -L 53682:localhost:53682 "), lines
+    assert ssh[0].endswith(f"@{host}"), lines
+    assert "  fermentrack-backup link dropbox --browser --port 53682" in lines, lines
