@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any
 
 from .retry import Wait
 from .text import safe_text
-from .units import human_rate, mib
+from .units import human_rate, progress_pair
 
 if TYPE_CHECKING:
     from .output import Output
 
 
 class ByteBars:
-    """One Rich progress bar at a time on stderr: MiB done of total, MiB/s, ETA.
+    """One Rich progress bar at a time on stderr: done of total (in the total's unit), MiB/s, ETA.
 
     The bar is live only while its file is read or sent: `finished` draws it at 100%
     (a short last callback does not leave it at 310.4/314.7) and ends its line, so the
@@ -64,7 +64,7 @@ def _transfer_columns() -> tuple[Any, ...]:
     class Sizes(ProgressColumn):
         def render(self, task: Task) -> Text:
             total = task.total or 0
-            return Text(f"{mib(task.completed)}/{mib(total)} MiB", style="progress.download")
+            return Text(progress_pair(task.completed, total), style="progress.download")
 
     class Rate(ProgressColumn):
         def render(self, task: Task) -> Text:

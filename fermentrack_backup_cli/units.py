@@ -27,9 +27,16 @@ def human_rate(bytes_per_s: float | None) -> str:
     return f"{bytes_per_s / 2**20:.1f} MiB/s"
 
 
-def mib(size: int | float) -> str:
-    """A number of MiB without the unit, for `done/total MiB` progress counts."""
-    return f"{size / 2**20:.1f}"
+def progress_pair(done: int | float, total: int | float) -> str:
+    """`done/total UNIT` in the total's unit (`12.0/64.0 MiB`, `1.2/2.4 KiB`): always
+    MiB showed a 2.4 KiB archive as `0.0/0.0 MiB`, as if it were empty."""
+    unit, scale = "B", 1
+    for index, name in enumerate(UNITS[1:], start=1):
+        if total >= 1024**index:
+            unit, scale = name, 1024**index
+    if unit == "B":
+        return f"{done:.0f}/{total:.0f} B"
+    return f"{done / scale:.1f}/{total / scale:.1f} {unit}"
 
 
 def size_pair(first: int | None, second: int | None) -> tuple[str, str]:

@@ -248,3 +248,25 @@ def test_the_ssh_tunnel_command_is_a_whole_line_at_80_columns(
     assert len(ssh) == 1 and ssh[0].startswith("  ssh -L 53682:localhost:53682 "), lines
     assert ssh[0].endswith(f"@{host}"), lines
     assert "  fermentrack-backup link dropbox --browser --port 53682" in lines, lines
+
+
+def test_progress_counts_use_the_total_s_unit() -> None:
+    from fermentrack_backup_cli.units import progress_pair
+
+    assert progress_pair(1234, 2458) == "1.2/2.4 KiB"
+    assert progress_pair(512, 900) == "512/900 B"
+    assert progress_pair(12 * 2**20, 64 * 2**20) == "12.0/64.0 MiB"
+    assert progress_pair(2**29, 3 * 2**30) == "0.5/3.0 GiB"
+
+
+def test_a_small_archive_s_progress_bar_ends_at_its_size_not_zero(
+    subprocess_env: dict[str, str], sample: Path, tmp_path: Path
+) -> None:
+    """Always MiB: a 2.4 KiB archive's bar ended at `100% 0.0/0.0 MiB`, as if empty."""
+    code, shown = on_terminal(
+        "upload", str(sample), "--to", f"local:{tmp_path / 't'}", "--mkdir", env=subprocess_env
+    )
+    assert code == 0, shown
+    bar = [line for line in plain(shown) if "100%" in line]
+    assert bar and "0.0/0.0" not in bar[-1], shown
+    assert re.search(r"100% +\d+(\.\d)?/\d+(\.\d)? (B|KiB) ", bar[-1]), bar
