@@ -3,6 +3,7 @@ decides when; this module draws them with Rich, imported only when a bar is show
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -76,8 +77,11 @@ def _transfer_columns() -> tuple[Any, ...]:
 
 @contextmanager
 def byte_progress(out: Output) -> Iterator[ByteBars | None]:
-    """Progress bars on a terminal only; cron, --quiet and --json get None."""
-    if not out.stderr_tty or out.quiet or out.json or not out.alive("stderr"):
+    """Progress bars on a terminal only; cron, --quiet, --json and TERM=dumb get None
+    (Rich cannot redraw a dumb terminal: it printed each bar once, at 100%, and a blank
+    line after it, between the summary lines)."""
+    dumb = os.environ.get("TERM") == "dumb"
+    if not out.stderr_tty or dumb or out.quiet or out.json or not out.alive("stderr"):
         yield None
         return
     from rich.progress import BarColumn, TaskProgressColumn, TimeRemainingColumn

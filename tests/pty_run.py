@@ -21,6 +21,7 @@ def on_terminal(
     columns: int = 80,
     stdin: bytes | None = None,
     columns_env: str | None = None,
+    term: str = "xterm-256color",
 ) -> tuple[int, str]:
     """(exit code, what the terminal received: stdout and stderr, escapes kept).
     `columns_env`: COLUMNS as set in the environment, when it should differ from the
@@ -28,7 +29,7 @@ def on_terminal(
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     shown = str(columns) if columns_env is None else columns_env
-    env = {**env, "COLUMNS": shown, "TERM": "xterm-256color"}
+    env = {**env, "COLUMNS": shown, "TERM": term}
     env.pop("NO_COLOR", None)
     proc = subprocess.Popen(
         [EXE, *args],

@@ -270,3 +270,16 @@ def test_a_small_archive_s_progress_bar_ends_at_its_size_not_zero(
     bar = [line for line in plain(shown) if "100%" in line]
     assert bar and "0.0/0.0" not in bar[-1], shown
     assert re.search(r"100% +\d+(\.\d)?/\d+(\.\d)? (B|KiB) ", bar[-1]), bar
+
+
+def test_a_dumb_terminal_gets_summary_lines_without_frozen_bars(
+    subprocess_env: dict[str, str], sample: Path, tmp_path: Path
+) -> None:
+    """TERM=dumb: Rich cannot redraw, so each bar was printed once at 100% with a blank
+    line after it, between the summary lines."""
+    argv = ("upload", str(sample), "--to", f"local:{tmp_path / 't'}", "--mkdir")
+    code, shown = on_terminal(*argv, env=subprocess_env, term="dumb")
+    assert code == 0, shown
+    lines = [line for line in plain(shown) if line]
+    assert len(lines) == 1 and lines[0].startswith("completed: "), shown
+    assert "━" not in shown and "\x1b[" not in shown
