@@ -283,3 +283,17 @@ def test_a_dumb_terminal_gets_summary_lines_without_frozen_bars(
     lines = [line for line in plain(shown) if line]
     assert len(lines) == 1 and lines[0].startswith("completed: "), shown
     assert "━" not in shown and "\x1b[" not in shown
+
+
+@pytest.mark.parametrize("words", [["tcsh"], ["bash", "extra"], ["powershell"]])
+def test_show_completion_refuses_a_shell_it_does_not_support(
+    subprocess_env: dict[str, str], words: list[str]
+) -> None:
+    """`--show-completion tcsh` printed the parent shell's (bash) script and exit 0."""
+    for option in ("--show-completion", "--install-completion"):
+        result = cli(option, *words, env=subprocess_env)
+        assert result.returncode == 2, result.stdout
+        assert result.stdout == ""
+        assert result.stderr.startswith(f"error: {option} takes one shell name"), result.stderr
+        assert "\nhint: use one of: bash, zsh, fish" in result.stderr
+    assert cli("--show-completion", "fish", env=subprocess_env).stdout.startswith("complete ")

@@ -77,10 +77,21 @@ def escape_for_bash() -> None:
 def explicit_shell(argv: list[str]) -> bool:
     """`--show-completion SHELL` / `--install-completion SHELL` as the first option: act
     for SHELL (packaging, or a shell that is not the parent). True when done."""
-    if len(argv) != 2 or argv[0] not in ("--show-completion", "--install-completion"):
+    if len(argv) < 2 or argv[0] not in ("--show-completion", "--install-completion"):
         return False
-    if argv[1] not in SHELLS:
+    if argv[1].startswith("-"):  # another option (--help): Typer's own handling
         return False
+    if argv[1] not in SHELLS or len(argv) > 2:
+        # Typer's flag would ignore the word and print the parent shell's script, exit 0:
+        # `--show-completion tcsh > file` must not quietly write bash into it
+        from ..errors import ExitCode
+        from ..output import Output
+
+        Output().fail(
+            f"{argv[0]} takes one shell name, got {' '.join(argv[1:])!r}",
+            f"use one of: {', '.join(SHELLS)} (or none: the shell it runs in)",
+        )
+        raise SystemExit(ExitCode.USAGE)
     # Typer's own script and installer (what its options call after detecting the shell);
     # typer is pinned below 0.29 in pyproject.toml
     from typer._completion_shared import get_completion_script, install
