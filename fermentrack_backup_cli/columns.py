@@ -17,6 +17,8 @@ from dataclasses import dataclass
 ELLIPSIS = "…"
 GAP = 2
 """Spaces between two columns as the table is drawn (no borders)."""
+ARCHIVE_NAME = len("2026-11-27T03.00.00.tar.xz")
+"""A Fermentrack archive name's length: what a `file`/`name` column keeps if it can."""
 MIN_ELIDED = 8
 """An elided value keeps at least this many characters (`fer…z`) or its header's width."""
 
@@ -28,6 +30,9 @@ class Column:
     """Shown by default on a terminal; the others only with --wide (and always piped)."""
     elide: bool = True
     """May be shortened in the middle; False for short fixed values (ids, times, sizes)."""
+    keep: int = 0
+    """Cells this column keeps before any other column is elided further (26: a whole
+    Fermentrack archive name), so one long value does not cut every short one."""
     prefix: int | None = None
     """Compact view: only the first `prefix` characters (a connection id's unique prefix);
     --wide and piped output have the whole value, which a script can pass on."""
@@ -102,7 +107,10 @@ def fit(
     widths = [max([cells(n), *(cells(r[k]) for r in picked)]) for k, n in enumerate(names)]
     if not wide and width is not None:
         elidable = [specs[i].elide for i in keep]
-        widths = _shrink(widths, elidable, [cells(n) for n in names], width)
+        headers = [cells(n) for n in names]
+        # first give up what no column wants to keep; then, if need be, the kept cells
+        kept = [max(h, specs[i].keep) for h, i in zip(headers, keep, strict=True)]
+        widths = _shrink(_shrink(widths, elidable, kept, width), elidable, headers, width)
     fitted = tuple(tuple(elide(cell, w) for cell, w in zip(r, widths, strict=True)) for r in picked)
     return Fitted(names, tuple(widths), fitted)
 

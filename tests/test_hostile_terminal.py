@@ -297,3 +297,22 @@ def test_show_completion_refuses_a_shell_it_does_not_support(
         assert result.stderr.startswith(f"error: {option} takes one shell name"), result.stderr
         assert "\nhint: use one of: bash, zsh, fish" in result.stderr
     assert cli("--show-completion", "fish", env=subprocess_env).stdout.startswith("complete ")
+
+
+def test_one_long_name_does_not_elide_every_archive_name_at_80_columns() -> None:
+    """The widest elidable column gave first: one 100-character name cut every
+    `2026-11-29T03.00.00.tar.xz` in `remote ls` to `2026-11-29T0…0.00.tar.xz`."""
+    from fermentrack_backup_cli.cli.remote import LS_COLUMNS
+    from fermentrack_backup_cli.columns import fit
+
+    verified = "ok 2026-12-02T13:38:03Z"
+    rows = [
+        ["2026-11-29T03.00.00.tar.xz", "2.4 KiB", "2026-12-02T13:25:58Z", "", "yes", verified],
+        ["fermentrack-" + "x" * 90 + ".tar.xz", "2.4 KiB", "2026-12-02T13:25:58Z", "", "no", ""],
+    ]
+    fitted = fit(LS_COLUMNS, rows, 80)
+    assert fitted.width <= 80
+    assert fitted.rows[0][0] == "2026-11-29T03.00.00.tar.xz"
+    assert "…" in fitted.rows[1][0] and "…" in fitted.rows[0][3]
+    narrow = fit(LS_COLUMNS, rows, 60)  # no room to keep it: elided like the others
+    assert narrow.width <= 60 and "…" in narrow.rows[0][0]

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from .. import errors
-from ..columns import Column
+from ..columns import ARCHIVE_NAME, Column
 from ..models import UPLOAD_STATUSES, iso
 from ..units import human_size
 from . import completion
@@ -22,7 +22,7 @@ COLUMNS = (
     Column("started", elide=False),
     Column("action", elide=False),
     Column("status", elide=False),
-    Column("file"),
+    Column("file", keep=ARCHIVE_NAME),
     Column("size", elide=False),
     Column("target", essential=False),
     Column("error", essential=False),
