@@ -316,3 +316,23 @@ def test_one_long_name_does_not_elide_every_archive_name_at_80_columns() -> None
     assert "…" in fitted.rows[1][0] and "…" in fitted.rows[0][3]
     narrow = fit(LS_COLUMNS, rows, 60)  # no room to keep it: elided like the others
     assert narrow.width <= 60 and "…" in narrow.rows[0][0]
+
+
+def test_status_shows_each_problem_whole_below_the_compact_table(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    """At 80 columns the problems column read `target fold…ir\\` does))`: the one thing
+    an unhealthy row is for could not be read without --wide."""
+    env = subprocess_env
+    drive = tmp_path / "usb-drive-mounted-under-a-long-path"
+    drive.mkdir()
+    assert cli("link", "local", str(drive), "--label", "garage usb", env=env).returncode == 0
+    drive.rmdir()
+    code, shown = on_terminal("status", "--offline", env=env, columns=80)
+    assert code == 7, shown
+    problems = [line for line in plain(shown) if line.startswith("problem: ")]
+    assert len(problems) == 1, shown
+    assert problems[0].startswith(f"problem: garage usb: target folder does not exist: {drive} ")
+    piped = cli("status", "--offline", env=env)
+    assert piped.returncode == 7 and "problem: " not in piped.stdout
+    assert f"target folder does not exist: {drive} " in piped.stdout.splitlines()[1]

@@ -90,6 +90,11 @@ def status(
         out.info("no connections; link one with `fermentrack-backup link PROVIDER`")
     else:
         out.table("Status", COLUMNS, [_row(s) for s in statuses], wide=wide)
+        if out.rich_stdout and not wide:
+            # the compact table elides them (`target fold…ir` does))`): each whole, below
+            for s in statuses:
+                for problem in s.problems:
+                    out.line(f"problem: {s.label}: {problem}")
     if any(not s.healthy for s in statuses):
         raise typer.Exit(ExitCode.UNHEALTHY)
     if not statuses and max_age_s is not None:
