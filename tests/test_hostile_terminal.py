@@ -336,3 +336,32 @@ def test_status_shows_each_problem_whole_below_the_compact_table(
     piped = cli("status", "--offline", env=env)
     assert piped.returncode == 7 and "problem: " not in piped.stdout
     assert f"target folder does not exist: {drive} " in piped.stdout.splitlines()[1]
+
+
+@pytest.mark.parametrize("columns", [40, 80])
+def test_a_long_file_name_leaves_its_progress_bar_one_line(
+    subprocess_env: dict[str, str], sample: Path, tmp_path: Path, columns: int
+) -> None:
+    """A long (or wide-character) name took the bar's line: bar, percent and counts
+    were crushed to `…` and the counts wrapped onto a second line each redraw left."""
+    import shutil
+
+    from rich.cells import cell_len
+
+    from tests.pty_run import ANSI
+
+    source = tmp_path / "src"
+    source.mkdir()
+    for name in ("fermentrack-" + "x" * 90, "日本語のバックアップの名前はとても長い"):
+        shutil.copy(sample, source / f"{name}-{sample.name}")
+    argv = ("upload", str(source), "--to", f"local:{tmp_path / 't'}", "--mkdir")
+    code, shown = on_terminal(*argv, env=subprocess_env, columns=columns)
+    assert code == 0, shown
+    frames = [ANSI.sub("", line.split("\r")[-1]) for line in shown.split("\r\n")]
+    bars = [frame for frame in frames if "100%" in frame]
+    assert len(bars) == 2, frames
+    assert all(cell_len(bar) <= columns and "…" in bar.split("━")[0] for bar in bars), bars
+    if columns == 80:
+        assert all(re.search(r"100% 2\.\d/2\.\d KiB", bar) for bar in bars), bars
+    rest = [f for f in frames if f.strip() and "100%" not in f and "completed:" not in f]
+    assert rest == [], frames  # no wrapped piece of a bar on a line of its own
