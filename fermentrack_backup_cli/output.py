@@ -69,6 +69,16 @@ def silence(stream: TextIO | None) -> None:
             os.close(devnull)
 
 
+def _console_environ() -> Mapping[str, str]:
+    """The environment Rich sizes its console from, without a COLUMNS or LINES of 0:
+    Rich takes `COLUMNS=0` as a width of 0 and then prints nothing at all (not even an
+    error); without it the terminal's own size (or 80) is used, as for `COLUMNS=abc`."""
+    bad = [k for k in ("COLUMNS", "LINES") if os.environ.get(k, "").strip("0") == ""]
+    if not any(k in os.environ for k in bad):
+        return os.environ
+    return {k: v for k, v in os.environ.items() if k not in bad}
+
+
 @functools.cache
 def _guarded_console_class() -> type[Console]:
     from rich.console import Console
@@ -114,6 +124,7 @@ class Output:
             highlight=False,
             force_terminal=tty,
             soft_wrap=not tty,
+            _environ=_console_environ(),
         )
         console.on_lost = lambda: self.lost(name)  # type: ignore[attr-defined]
         return console
@@ -180,11 +191,12 @@ class Output:
         self._write("stdout", json.dumps(document, indent=2, default=str) + "\n")
 
     def line(self, text: str) -> None:
-        """A plain line of data on stdout (no markup)."""
+        """A plain line of data on stdout (no markup), never broken by Rich: a path or a
+        command in it copies whole (the terminal folds a long line, it inserts no newline)."""
         text = safe_text(text)
         self.transcript.append(text)
         if self.stdout_tty:
-            self._print("stdout", text, markup=False, highlight=False)
+            self._print("stdout", text, markup=False, highlight=False, soft_wrap=True)
         else:
             self._write("stdout", text + "\n")
 
@@ -217,15 +229,20 @@ class Output:
             lines = ["\t".join(names), *("\t".join(row) for row in cells)]
             self._write("stdout", "".join(f"{line}\n" for line in lines))
             return
+        from rich.text import Text
+
         from .output_table import rich_table
 
         console = self.out
         fitted = fit(columns, cells, console.width, wide=wide)
+        # the title on a line of its own, elided to the terminal: as the table's title Rich
+        # wrapped it to the table's width, cutting a folder path in two
         title = elide(safe_text(title), max(fitted.width, console.width))
+        self._print("stdout", Text(title, style="table.title"), soft_wrap=True)
         # wide: drawn at its own width (the terminal, or `less -S`, shows the rest)
         width, console.width = console.width, max(fitted.width, console.width)
         try:
-            self._print("stdout", rich_table(title, fitted))
+            self._print("stdout", rich_table("", fitted))
         finally:
             console.width = width
 
@@ -259,6 +276,14 @@ class Output:
     def info(self, text: str) -> None:
         if not self.quiet:
             self._err_line("", "", text)
+
+    def command(self, text: str) -> None:
+        """A command to copy, on a line of its own on stderr, indented and never wrapped
+        by Rich (in a wrapped notice `ssh -L ...` broke in two at 80 columns)."""
+        if not self.quiet:
+            text = safe_text(text)
+            self.transcript.append(text)
+            self._write("stderr", f"  {text}\n")
 
     def warn(self, text: str) -> None:
         self._err_line("warning:", "yellow", text)

@@ -3,16 +3,23 @@ decides when; this module draws them with Rich, imported only when a bar is show
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from .columns import elide
 from .retry import Wait
 from .text import safe_text
 from .units import human_rate, progress_pair
 
 if TYPE_CHECKING:
     from .output import Output
+
+
+BAR_ROOM = 46
+"""Cells a byte bar needs besides the file name: a short bar, `100%`, `310.4/314.7 MiB`,
+`11.8 MiB/s` and the ETA, with the spaces between them."""
 
 
 class ByteBars:
@@ -33,7 +40,12 @@ class ByteBars:
         with self.out.guard("stderr"):
             self.finished(complete=False)
             self.total = total
-            self.task = self.progress.add_task(safe_text(name), total=total, completed=done)
+            # elided (cells, in the middle) to leave the bar, the counts and the ETA room:
+            # a long or wide-character name took the line, crushed them to `…` and wrapped
+            # the bar onto a second line that every redraw left behind
+            room = max(12, self.out.err.width - BAR_ROOM)
+            label = elide(safe_text(name), room)
+            self.task = self.progress.add_task(label, total=total, completed=done)
             self.progress.start()
 
     def advance(self, nbytes: int) -> None:
@@ -65,20 +77,25 @@ def _transfer_columns() -> tuple[Any, ...]:
     class Sizes(ProgressColumn):
         def render(self, task: Task) -> Text:
             total = task.total or 0
-            return Text(progress_pair(task.completed, total), style="progress.download")
+            pair = progress_pair(task.completed, total)
+            return Text(pair, style="progress.download", no_wrap=True, overflow="ellipsis")
 
     class Rate(ProgressColumn):
         def render(self, task: Task) -> Text:
             speed = task.finished_speed or task.speed
-            return Text(human_rate(speed) if speed else "", style="progress.data.speed")
+            rate = human_rate(speed) if speed else ""
+            return Text(rate, style="progress.data.speed", no_wrap=True, overflow="ellipsis")
 
     return Sizes(), Rate()
 
 
 @contextmanager
 def byte_progress(out: Output) -> Iterator[ByteBars | None]:
-    """Progress bars on a terminal only; cron, --quiet and --json get None."""
-    if not out.stderr_tty or out.quiet or out.json or not out.alive("stderr"):
+    """Progress bars on a terminal only; cron, --quiet, --json and TERM=dumb get None
+    (Rich cannot redraw a dumb terminal: it printed each bar once, at 100%, and a blank
+    line after it, between the summary lines)."""
+    dumb = os.environ.get("TERM") == "dumb"
+    if not out.stderr_tty or dumb or out.quiet or out.json or not out.alive("stderr"):
         yield None
         return
     from rich.progress import BarColumn, TaskProgressColumn, TimeRemainingColumn

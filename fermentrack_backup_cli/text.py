@@ -64,7 +64,7 @@ def check_label(label: str) -> str:
     cleaned = label.strip(" ")  # only spaces: a trailing newline is refused, not hidden
     problem = label_problem(cleaned)
     if problem is not None:
-        raise errors.InvalidValue(f"invalid label {safe_text(label)!r}: {problem}", LABEL_HINT)
+        raise errors.InvalidValue(f"invalid label '{safe_text(label)}': {problem}", LABEL_HINT)
     return cleaned
 
 

@@ -18,12 +18,20 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 
 
 def on_terminal(
-    *args: str, env: dict[str, str], columns: int = 80, stdin: bytes | None = None
+    *args: str,
+    env: dict[str, str],
+    columns: int = 80,
+    stdin: bytes | None = None,
+    columns_env: str | None = None,
+    term: str = "xterm-256color",
 ) -> tuple[int, str]:
-    """(exit code, what the terminal received: stdout and stderr, escapes kept)."""
+    """(exit code, what the terminal received: stdout and stderr, escapes kept).
+    `columns_env`: COLUMNS as set in the environment, when it should differ from the
+    terminal's real width (`columns`)."""
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    env = {**env, "COLUMNS": str(columns), "TERM": "xterm-256color"}
+    shown = str(columns) if columns_env is None else columns_env
+    env = {**env, "COLUMNS": shown, "TERM": term}
     env.pop("NO_COLOR", None)
     proc = subprocess.Popen(
         [EXE, *args],

@@ -54,7 +54,7 @@ def test_headless_mode_links_with_the_code_pasted_on_stdin(
     assert proc.returncode == 0, err
     assert "linked Dropbox account Fake Brewer <brewer@example.com>" in out
     assert "ssh -L 53682:localhost:53682 " in "".join(seen)
-    assert "@192.0.2.10`" in "".join(seen)
+    assert "  ssh -L 53682:localhost:53682 " in seen[-1] and seen[-1].endswith("@192.0.2.10\n")
 
 
 def test_headless_mode_links_with_the_landed_localhost_address_pasted(

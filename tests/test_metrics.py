@@ -251,3 +251,23 @@ def test_an_empty_status_writes_an_empty_but_valid_file(tmp_path: Path) -> None:
     assert run("status", "--offline", "--prometheus", str(metrics)).exit_code == 0
     assert metrics.read_text() == ""
     assert os.access(metrics, os.R_OK)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "empty"])
+def test_a_prometheus_path_that_is_not_a_regular_file_is_refused_and_left_alone(
+    tmp_path: Path, kind: str
+) -> None:
+    """As root, `--prometheus /dev/full` once renamed a plain file over the device node."""
+    target = tmp_path / "metrics.prom"
+    if kind == "fifo":
+        os.mkfifo(target)
+    elif kind == "folder":
+        target.mkdir()
+    result = run("status", "--offline", "--prometheus", "" if kind == "empty" else str(target))
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert result.stderr.startswith("error: --prometheus "), result.stderr
+    assert "hint: " in result.stderr and "warning" not in result.stderr
+    if kind == "fifo":
+        assert stat.S_ISFIFO(target.stat().st_mode)
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name != "fb-home")
+    assert left == ([] if kind == "empty" else [target.name])  # no temp file left beside it

@@ -8,6 +8,7 @@ inside; the per-run state is Typer's context object (`runtime.Runtime`).
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -29,6 +30,7 @@ from . import (
     verify,
 )
 from .boundary import BoundaryGroup, close_streams, exit_codes_epilog, reopen_missing_std_fds
+from .helpfmt import help_width
 from .options import typer_app
 from .runtime import Runtime
 
@@ -40,7 +42,8 @@ app = typer_app(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,  # locals may hold tokens
     add_completion=True,  # --install-completion, --show-completion (bash, zsh, fish)
-    context_settings={"help_option_names": ["-h", "--help"]},
+    # the root context's width is every command's (Click's own floor is 50 columns)
+    context_settings={"help_option_names": ["-h", "--help"], "terminal_width": help_width()},
 )
 
 
@@ -88,6 +91,8 @@ for module in (
 
 def main() -> None:
     reopen_missing_std_fds()
+    if os.environ.get(completion.COMPLETE_VAR) == "complete_bash":
+        completion.escape_for_bash()
     try:
         if not completion.explicit_shell(sys.argv[1:]):
             app()

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
@@ -102,10 +103,19 @@ INTERRUPTED = errors.Cancelled(
 )
 
 
-def exit_codes_epilog() -> str:
+def exit_codes_epilog(width: int = 78) -> str:
     """The root `--help`'s exit code table (errors.EXIT_CODES), kept as written: click
-    rewraps an epilog paragraph unless it starts with a \\b line."""
-    rows = [f"{row.code:>3}  {row.name:<18}  {row.brief}" for row in errors.EXIT_CODES]
+    rewraps an epilog paragraph unless it starts with a \\b line. Narrower than its
+    rows (under 72 columns), each meaning goes on the lines below its code."""
+    if width >= 72:
+        rows = [f"{row.code:>3}  {row.name:<18}  {row.brief}" for row in errors.EXIT_CODES]
+    else:
+        rows = []
+        for row in errors.EXIT_CODES:
+            rows.append(f"{row.code:>3}  {row.name}")
+            rows += textwrap.wrap(
+                row.brief, max(10, width - 9), initial_indent=" " * 7, subsequent_indent=" " * 7
+            )
     return "\b\nExit codes:\n" + "\n".join(rows)
 
 
@@ -130,6 +140,10 @@ groups `link`, `remote` and `config` last)."""
 
 class BoundaryGroup(TyperGroup):
     """The root command: runs every (sub)command inside the one error boundary."""
+
+    def format_epilog(self, ctx: Any, formatter: Any) -> None:
+        self.epilog = exit_codes_epilog(formatter.width - formatter.current_indent - 2)
+        super().format_epilog(ctx, formatter)
 
     def list_commands(self, ctx: Any) -> list[str]:
         names = super().list_commands(ctx)

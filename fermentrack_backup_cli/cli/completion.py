@@ -9,6 +9,8 @@ core.completion, which reads the history database read-only and never loads an S
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from ..core import completion
@@ -49,13 +51,47 @@ def remote_names(ctx: typer.Context, incomplete: str) -> list[str]:
     return stored_names(ctx, incomplete) if ctx.params.get("remote") else []
 
 
+_BASH_SPECIAL = frozenset(" \t\n\\'\"`$!&;|<>()*?[]{}~#")
+
+
+def bash_word(value: str) -> str:
+    """`value` as bash must insert it: backslashes before its special characters."""
+    return "".join(f"\\{c}" if c in _BASH_SPECIAL else c for c in value)
+
+
+def escape_for_bash() -> None:
+    """Bash inserts a completion verbatim (Typer's script uses no `-o filenames`): the
+    label `usb stick` became two arguments. The completions Typer's bash class prints
+    (after it matched them against the typed word) are escaped: `usb\\ stick`. zsh and
+    fish quote what they insert themselves. Typer registers its classes by name when
+    it builds the command (typer is pinned below 0.29 in pyproject.toml)."""
+    from typer import _completion_classes as classes
+
+    class EscapingBashComplete(classes.BashComplete):
+        def format_completion(self, item: Any) -> str:
+            return bash_word(str(item.value))
+
+    classes.BashComplete = EscapingBashComplete  # type: ignore[misc]
+
+
 def explicit_shell(argv: list[str]) -> bool:
     """`--show-completion SHELL` / `--install-completion SHELL` as the first option: act
     for SHELL (packaging, or a shell that is not the parent). True when done."""
-    if len(argv) != 2 or argv[0] not in ("--show-completion", "--install-completion"):
+    if len(argv) < 2 or argv[0] not in ("--show-completion", "--install-completion"):
         return False
-    if argv[1] not in SHELLS:
+    if argv[1].startswith("-"):  # another option (--help): Typer's own handling
         return False
+    if argv[1] not in SHELLS or len(argv) > 2:
+        # Typer's flag would ignore the word and print the parent shell's script, exit 0:
+        # `--show-completion tcsh > file` must not quietly write bash into it
+        from ..errors import ExitCode
+        from ..output import Output
+
+        Output().fail(
+            f"{argv[0]} takes one shell name, got {' '.join(argv[1:])!r}",
+            f"use one of: {', '.join(SHELLS)} (or none: the shell it runs in)",
+        )
+        raise SystemExit(ExitCode.USAGE)
     # Typer's own script and installer (what its options call after detecting the shell);
     # typer is pinned below 0.29 in pyproject.toml
     from typer._completion_shared import get_completion_script, install

@@ -14,7 +14,7 @@ from .options import JSON, WIDE, stdin_is_tty
 from .runtime import runtime
 
 CONNECTION_COLUMNS = (
-    Column("id", elide=False),
+    Column("id", elide=False, prefix=8),
     Column("provider", elide=False),
     Column("label"),
     Column("account"),
@@ -47,7 +47,7 @@ def connections(ctx: typer.Context, json: bool = JSON, wide: bool = WIDE) -> Non
         return
     table = [
         (
-            c.id[:8],
+            c.id,
             c.provider,
             c.label,
             c.account_email or c.location or "",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
-from .. import errors, providers
-from ..columns import Column
+from .. import errors
+from ..columns import ARCHIVE_NAME, Column
 from ..models import UPLOAD_STATUSES, iso
 from ..units import human_size
 from . import completion
@@ -22,7 +22,7 @@ COLUMNS = (
     Column("started", elide=False),
     Column("action", elide=False),
     Column("status", elide=False),
-    Column("file"),
+    Column("file", keep=ARCHIVE_NAME),
     Column("size", elide=False),
     Column("target", essential=False),
     Column("error", essential=False),
@@ -99,16 +99,9 @@ def uploads(
             r.status,
             Path(r.local_path or r.remote_path or "").name,
             human_size(r.size),
-            _target(r.connection_id),
+            r.connection_id or "",  # whole: only --wide and piped output show it
             r.error_code or "",
         )
         for r in records
     ]
     out.table("Uploads", COLUMNS, rows, wide=wide)
-
-
-def _target(conn_id: str | None) -> str:
-    """A connection by its short id; an ad-hoc target (local:/mnt/usb) whole."""
-    text = conn_id or ""
-    adhoc = any(spec.ref_prefix and text.startswith(spec.ref_prefix) for spec in providers.specs())
-    return text if adhoc else text[:8]

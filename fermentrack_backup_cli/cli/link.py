@@ -188,11 +188,11 @@ def _announce_headless(out: Output, spec: ProviderSpec, start: LinkStart, port: 
     out.url(start.redirect_url)
     ssh = os.environ.get("SSH_CONNECTION", "").split()
     if len(ssh) >= 3:
-        out.info(
-            f"Or tunnel the callback: reconnect with `ssh -L {port}:localhost:{port} "
-            f"{getpass.getuser()}@{ssh[2]}` and run `fermentrack-backup link {spec.id} "
-            f"--browser --port {port}`, then open the address it prints on your computer."
-        )
+        out.info("Or tunnel the callback: reconnect with")
+        out.command(f"ssh -L {port}:localhost:{port} {getpass.getuser()}@{ssh[2]}")
+        out.info("and run")
+        out.command(f"fermentrack-backup link {spec.id} --browser --port {port}")
+        out.info("then open the address it prints on your computer.")
 
 
 def _print_two_step(out: Output, spec: ProviderSpec, start: LinkStart) -> None:

@@ -18,14 +18,22 @@ from ..config import finite_number, whole_number
 from ..output import Output
 from ..text import LABEL_HINT, check_label
 from . import completion
+from .helpfmt import HelpCommand
 
 R = TypeVar("R")
 
 
+class _Typer(typer.Typer):
+    def command(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("cls", HelpCommand)
+        return super().command(*args, **kwargs)
+
+
 def typer_app(**settings: Any) -> typer.Typer:
     """A Typer app with plain (Click) help: Rich's help renderer imports Rich and a
-    Markdown parser (~0.4 s here, seconds on a Pi) just to print --help."""
-    return typer.Typer(rich_markup_mode=None, **settings)
+    Markdown parser (~0.4 s here, seconds on a Pi) just to print --help. Its commands
+    end their help with an unwrapped Examples section (helpfmt.HelpCommand)."""
+    return _Typer(rich_markup_mode=None, **settings)
 
 
 def _adhoc_forms() -> str:

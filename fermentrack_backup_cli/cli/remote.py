@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ..columns import Column
+from ..columns import ARCHIVE_NAME, Column
 from ..core.stored import list_backups
 from ..models import iso
 from ..units import human_size
@@ -12,7 +12,7 @@ from .options import JSON, TO, WIDE, max_duration_option, typer_app
 from .runtime import runtime
 
 LS_COLUMNS = (
-    Column("name"),
+    Column("name", keep=ARCHIVE_NAME),
     Column("size", elide=False),
     Column("modified", elide=False),
     Column("content hash", essential=False),

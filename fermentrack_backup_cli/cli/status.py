@@ -90,6 +90,11 @@ def status(
         out.info("no connections; link one with `fermentrack-backup link PROVIDER`")
     else:
         out.table("Status", COLUMNS, [_row(s) for s in statuses], wide=wide)
+        if out.rich_stdout and not wide:
+            # the compact table elides them (`target fold…ir` does))`): each whole, below
+            for s in statuses:
+                for problem in s.problems:
+                    out.line(f"problem: {s.label}: {problem}")
     unhealthy = [s for s in statuses if not s.healthy]
     if unhealthy:
         if not json:  # (--json: `ok` and each connection's problems are in the data)
@@ -110,8 +115,9 @@ def status(
 
 
 def _write_metrics(out: Output, path: Path, statuses: list[ConnectionStatus]) -> None:
-    from ..core.metrics import write_metrics
+    from ..core.metrics import check_metrics_path, write_metrics
 
+    check_metrics_path(path)
     if not path.name.endswith(".prom"):
         out.warn(f"{path.name}: node_exporter's textfile collector reads only *.prom files")
     write_metrics(path, statuses)

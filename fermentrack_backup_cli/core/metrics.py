@@ -159,8 +159,21 @@ def prometheus_text(statuses: Iterable[ConnectionStatus], now: datetime | None =
     return "".join(f"{line}\n" for line in lines)
 
 
+def check_metrics_path(path: Path) -> None:
+    """Refuse a --prometheus path that is not (yet) a regular file: the atomic rename
+    would replace a device (/dev/full, as root), a FIFO or a socket with a plain file,
+    and a folder cannot take it at all."""
+    if path.name in ("", ".", "..") or (path.exists() and not path.is_file()):
+        what = "a folder" if path.is_dir() else "not a regular file"
+        raise errors.UsageError(
+            f"--prometheus {path} is {what}",
+            "give a file name ending in .prom in node_exporter's textfile folder",
+        )
+
+
 def write_metrics(path: Path, statuses: Iterable[ConnectionStatus]) -> None:
     """Write the metrics file atomically, readable by node_exporter (mode 0644)."""
+    check_metrics_path(path)
     if not path.parent.is_dir():
         raise errors.NotFound(
             f"no such folder: {path.parent} (for --prometheus {path})",
