@@ -269,7 +269,7 @@ class Output:
             from rich.markup import escape
 
             prefix = f"[{style}]{label}[/] " if label else ""
-            self._print("stderr", f"{prefix}{escape(text)}")
+            self._print("stderr", f"{prefix}{escape(text)}", soft_wrap=True)
         else:
             self._write("stderr", f"{label} {text}\n" if label else f"{text}\n")
 

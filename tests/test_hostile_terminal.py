@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.cli_helpers import cli
-from tests.pty_run import on_terminal, plain
+from tests.pty_run import ANSI, on_terminal, plain
 
 
 @pytest.mark.parametrize("columns_env", ["0", "00", "abc", ""])
@@ -376,3 +376,17 @@ def test_a_long_file_name_leaves_its_progress_bar_one_line(
         if f.strip() and "100%" not in f and "completed:" not in f and not f.startswith("  -> ")
     ]
     assert rest == [], frames  # no wrapped piece of a bar on a line of its own
+
+
+def test_error_and_hint_lines_are_not_word_wrapped_on_a_terminal(
+    subprocess_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Rich word-wrapped `error:` and `hint:` lines at 80 columns: a path or a command in
+    them got a newline in the middle, and a copy of it named something else. The terminal
+    folds a long line; a copy of it stays whole."""
+    missing = tmp_path / ("a-folder-with-a-long-name-" * 4) / "2026-11-27T03.00.00.tar.xz"
+    code, shown = on_terminal("upload", str(missing), "--to", "local:/tmp", env=subprocess_env)
+    assert code == 3, shown
+    text = ANSI.sub("", shown)
+    error = next(line for line in text.split("\r\n") if line.startswith("error: "))
+    assert str(missing) in error, shown
