@@ -90,6 +90,13 @@ def test_a_piped_summary_stays_one_line(tmp_path: Path, subprocess_env: dict[str
     [
         (["upload", "--bogus"], "No such option: --bogus", "fermentrack-backup upload"),
         (["--bogus"], "No such option: --bogus", "fermentrack-backup"),
+        # Click's only "possible option" for --label is --help: not a suggestion worth making
+        (["upload", "--label", "x"], "No such option: --label", "fermentrack-backup upload"),
+        (
+            ["upload", "--paralel", "2"],
+            "No such option: --paralel (Possible options: --parallel, --prune)",
+            "fermentrack-backup upload",
+        ),
         (["nosuch"], "No such command 'nosuch'.", "fermentrack-backup"),
         (["config", "set"], "Missing argument 'KEY'.", "fermentrack-backup config set"),
     ],

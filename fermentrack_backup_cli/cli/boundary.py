@@ -207,7 +207,9 @@ def command_line_error(exc: Any) -> errors.BackupError:
     """Click's usage errors (no such option or command, a missing argument) in our style,
     `error:` and `hint:` (not Click's usage block and `Error:`), exit 2."""
     where = exc.ctx.command_path if exc.ctx is not None else "fermentrack-backup"
-    return errors.UsageError(exc.format_message(), f"see `{where} --help`", code="command_line")
+    # Click offers --help as the only "possible option" for anything unknown: misleading
+    message = exc.format_message().replace(" (Possible options: --help)", "")
+    return errors.UsageError(message, f"see `{where} --help`", code="command_line")
 
 
 def _is_usage_error(exc: Exception) -> bool:
