@@ -218,14 +218,21 @@ def _describe(exc: BaseException) -> str:
 
 
 def verify_stream(
-    stream: BinaryIO, name: str, *, size: int | None = None, hashing: bool = True
+    stream: BinaryIO,
+    name: str,
+    *,
+    size: int | None = None,
+    hashing: bool = True,
+    stop_on_damage: bool = False,
 ) -> ArchiveReport:
     """Verify the archive read from `stream` (named `name`, which decides the format).
 
     The stream is read to its end once; `size`, when given, is the expected byte count
     (a mismatch is reported as corrupt). Content problems are reported, never raised;
     errors raised by `stream` itself propagate unchanged. Without `hashing` the report's
-    content hash is "" (an upload engine hashes the same bytes itself).
+    content hash is "" (an upload engine hashes the same bytes itself). With
+    `stop_on_damage` a damaged tar returns its report at once, the rest unread (its
+    size taken as `size`): an upload feeding the check stops there.
     """
     fmt = archive_format(name)
     f = Findings()
@@ -248,8 +255,11 @@ def verify_stream(
                 f.add(EXCEEDS, f"not unpacked: {exc}")
             except Exception as exc:  # hostile input can raise almost anything
                 f.add(CORRUPT, f"corrupt archive: {_describe(exc)} (after {f.members} members)")
-            reader.drain()
-            total, digest = reader.size, reader.hasher.hexdigest()
+            if stop_on_damage and f.problems and size is not None:
+                total, digest = size, ""  # the rest is not read: the verdict is in
+            else:
+                reader.drain()
+                total, digest = reader.size, reader.hasher.hexdigest()
     except UnderlyingIOError as exc:
         raise exc.original from None
 
