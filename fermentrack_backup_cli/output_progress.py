@@ -97,26 +97,22 @@ def byte_progress(out: Output) -> Iterator[ByteBars | None]:
 
 def _progress(out: Output, columns: Sequence[Any], *, transient: bool = True) -> Any:
     """A transient Progress on stderr: a name and `columns`; a wait is a text-only task."""
-    from rich.progress import Progress, TextColumn
+    from rich.progress import Progress, ProgressColumn, TextColumn
     from rich.text import Text
 
-    class WithStatus(Progress):
-        """The bars as a table, a wait's status below them as a line of its own: in the
-        table its long text would widen the name column and wrap the bar's row."""
+    class ExceptStatus(ProgressColumn):
+        def __init__(self, inner: ProgressColumn) -> None:
+            super().__init__()
+            self.inner = inner
 
-        def get_renderables(self) -> Iterator[Any]:
-            bars = [task for task in self.tasks if not task.fields.get("status")]
-            if bars:
-                yield self.make_tasks_table(bars)
-            for task in self.tasks:
-                if task.fields.get("status"):
-                    yield Text(task.description, no_wrap=True, overflow="ellipsis")
+        def render(self, task: Any) -> Any:
+            return Text() if task.fields.get("status") else self.inner.render(task)
 
     # markup=False: a task's description is a file name, not Rich markup. No stdout
     # redirection: a console made while a bar is live must not keep Rich's proxy.
-    return WithStatus(
+    return Progress(
         TextColumn("{task.description}", markup=False),
-        *columns,
+        *(ExceptStatus(column) for column in columns),
         console=out.err,
         transient=transient,
         redirect_stdout=False,
