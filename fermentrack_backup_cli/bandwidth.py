@@ -83,7 +83,12 @@ def _parse_entry(text: str) -> tuple[int, int | None]:
     hours, minutes = int(match.group(1)), int(match.group(2))
     if hours > 23 or minutes > 59:
         raise ValueError(f"timetable entry {text!r}: {when} is not a time of day (00:00-23:59)")
-    return hours * 60 + minutes, parse_rate(rate)
+    if not rate.strip():
+        raise ValueError(f"timetable entry {text!r} has no rate after the comma (HH:MM,RATE)")
+    try:
+        return hours * 60 + minutes, parse_rate(rate)
+    except ValueError as exc:
+        raise ValueError(f"timetable entry {text!r}: {exc}") from None
 
 
 def parse_schedule(text: str) -> Schedule:
@@ -94,6 +99,8 @@ def parse_schedule(text: str) -> Schedule:
     if not words:
         raise ValueError("the rate is empty")
     if len(words) == 1 and "," not in words[0]:
+        if _TIME.fullmatch(words[0]):
+            raise ValueError(f"timetable entry {words[0]!r} has no rate: give HH:MM,RATE")
         return Schedule(((0, parse_rate(words[0])),))
     entries = sorted((_parse_entry(word) for word in words), key=lambda entry: entry[0])
     starts = [start for start, _ in entries]

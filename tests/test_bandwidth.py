@@ -215,6 +215,21 @@ def test_bad_rates_and_timetables_are_refused_with_the_reason(text: str) -> None
     assert "\n" not in str(exc.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("08:00", "timetable entry '08:00' has no rate: give HH:MM,RATE"),
+        ("08:00,1M 23:00,", "timetable entry '23:00,' has no rate after the comma (HH:MM,RATE)"),
+        ("08:00,1M,extra", "timetable entry '08:00,1M,extra': '1M,extra' is not a rate"),
+        ("08:00,0", "timetable entry '08:00,0': '0' is out of range"),
+    ],
+)
+def test_a_bad_timetable_entry_is_named_in_the_reason(text: str, reason: str) -> None:
+    with pytest.raises(ValueError) as exc:
+        parse_schedule(text)
+    assert str(exc.value).startswith(reason)
+
+
 def test_the_setting_is_stored_single_spaced() -> None:
     assert bandwidth.normalize("  08:00,1M    23:00,off ") == "08:00,1M 23:00,off"
     assert bandwidth.normalize("512k") == "512k"

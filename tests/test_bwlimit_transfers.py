@@ -133,3 +133,21 @@ def test_a_timetable_is_stored_in_config_as_given(tmp_path: Path) -> None:
     assert run("config", "set", "upload.bwlimit", "08:00,1M  23:00,off").exit_code == 0
     shown = json.loads(run("config", "show", "--json").stdout)
     assert "08:00,1M 23:00,off" in json.dumps(shown)
+
+
+@pytest.mark.parametrize("toml", ["512", "1.5", "nan"])
+def test_an_unquoted_rate_in_config_toml_says_to_quote_it(
+    toml: str, tmp_path: Path, home: Path
+) -> None:
+    path, _ = archive(tmp_path / "b", KIB)
+    (home / "config").mkdir(parents=True, exist_ok=True)
+    (home / "config" / "config.toml").write_text(f"[upload]\nbwlimit = {toml}\n")
+    result = run("upload", str(path), "--to", f"local:{tmp_path}")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0] == (
+        "error: invalid value for upload.bwlimit: a rate is text with its unit: quote it, "
+        'e.g. bwlimit = "512k"'
+    )
+    assert lines[1].startswith("hint: ")

@@ -90,3 +90,26 @@ def test_a_revoked_refresh_token_means_needs_relink(
     fake_dropbox.revoke_all_tokens()
     with pytest.raises(errors.NeedsRelink):
         t.account()
+
+
+def test_a_server_that_stops_answering_is_named_a_stall_not_a_lost_connection(
+    fake_dropbox: Any,
+) -> None:
+    import requests
+
+    from fermentrack_backup_cli.providers.dropbox.convert import convert
+
+    fake_dropbox.inject("files/get_metadata", "stall")
+    with pytest.raises(requests.exceptions.ReadTimeout) as info:
+        requests.post(
+            f"{fake_dropbox.base_url}/2/files/get_metadata",
+            json={"path": "/x"},
+            timeout=(5, 0.5),
+            verify=str(fake_dropbox.ca_path),
+        )
+    error = convert(info.value, "uploading a.tar.xz at 4194304")
+    assert isinstance(error, errors.Transient)  # retried, as any network failure
+    assert error.message == (
+        "Dropbox stopped answering while uploading a.tar.xz at 4194304 "
+        "(no answer in 0.5 s: the connection stalled)"
+    )

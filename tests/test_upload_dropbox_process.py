@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from fermentrack_backup_cli.units import human_size
 from tests.cli_helpers import EXE
 
@@ -90,3 +92,56 @@ def test_two_runs_at_once_never_upload_an_archive_twice(
     assert statuses == ["completed"] * 3 + ["skipped"] * 3
     assert len(fake_dropbox.requests_to("files/upload")) == 3
     assert len(fake_dropbox.file_paths()) == 3
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_while_parallel_chunks_wait_on_a_stalled_server_exits_at_once(
+    fake_dropbox: Any,
+    make_dropbox_conn: Any,
+    dropbox_env: dict[str, str],
+    tmp_path: Path,
+    signum: signal.Signals,
+) -> None:
+    make_dropbox_conn(store="file")
+    path = tmp_path / "2026-02-01.tar.xz"
+    path.write_bytes(os.urandom(8 * 4 * MIB))
+    fake_dropbox.inject("files/upload_session/append_v2", "stall", times=100)
+    args = ("upload", str(path), "--to", "dropbox", "--no-check", "--chunk-size", "4")
+    proc = start_cli(*args, "--parallel", "4", env=dropbox_env)
+    try:
+        wait_for(lambda: len(fake_dropbox.requests_to("files/upload_session/append_v2")) == 4)
+        time.sleep(0.5)  # the four workers are blocked reading their answers
+        sent = time.monotonic()
+        proc.send_signal(signum)
+        _, stderr = proc.communicate(timeout=50)  # the workers' read timeout is 60 s
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    elapsed = time.monotonic() - sent
+    assert proc.returncode == 130, stderr
+    assert elapsed < 10, f"exited {elapsed:.1f} s after the signal: {stderr}"
+    assert "interrupted (Ctrl-C or SIGTERM)" in stderr
+
+
+def test_an_interrupt_while_a_sequential_append_waits_on_a_stalled_server_exits_at_once(
+    fake_dropbox: Any, make_dropbox_conn: Any, dropbox_env: dict[str, str], tmp_path: Path
+) -> None:
+    """A sequential session's append is sent by a worker (the next chunk is read ahead
+    meanwhile): an interrupt must not wait for that worker's read timeout either."""
+    make_dropbox_conn(store="file")
+    path = tmp_path / "2026-02-01.tar.xz"
+    path.write_bytes(os.urandom(4 * 4 * MIB))
+    fake_dropbox.inject("files/upload_session/append_v2", "stall", times=100)
+    args = ("upload", str(path), "--to", "dropbox", "--no-check", "--chunk-size", "4")
+    proc = start_cli(*args, "--parallel", "1", env=dropbox_env)
+    try:
+        wait_for(lambda: len(fake_dropbox.requests_to("files/upload_session/append_v2")) == 1)
+        time.sleep(0.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=50)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert proc.returncode == 130, stderr
+    assert time.monotonic() - sent < 10, stderr

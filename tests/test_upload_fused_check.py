@@ -8,6 +8,7 @@ import json
 import lzma
 import os
 import tarfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +172,53 @@ def test_the_check_keeps_views_of_immutable_chunks_and_copies_reused_buffers(
     for i in range(0, len(data), piece):
         immutable.feed(view[i : i + piece])
     assert immutable.finish().ok
+
+
+def text_archive(folder: Path) -> Path:
+    """A .tar.xz of compressible text (as real backups are: CSV and JSON), ~27 MiB, so a
+    flipped byte is a decoding error where it is, not only a checksum at the end."""
+    folder.mkdir(parents=True, exist_ok=True)
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w") as tar:
+        for name, data in (
+            ("fermentrack_data.json", json.dumps({"file_version": 3, "beers": []}).encode()),
+            ("data/beer_1_log.csv", os.urandom(24 * MIB).hex().encode()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    path = folder / NAME
+    path.write_bytes(lzma.compress(raw.getvalue(), preset=0))
+    return flip_byte(path, path.stat().st_size // 20)
+
+
+@pytest.mark.parametrize("parallel", ["1", "3"])
+def test_damage_found_early_stops_the_dropbox_upload_there(
+    fake_dropbox: Any, conn: Any, tmp_path: Path, parallel: str
+) -> None:
+    path = text_archive(tmp_path / "backups")
+    chunks = -(-path.stat().st_size // (4 * MIB))
+    result = run(
+        "upload", str(path), "--to", "dropbox", "--chunk-size", "4", "--parallel", parallel
+    )
+    assert result.exit_code == ExitCode.VERIFY, result.output
+    assert "hint: the backup is damaged" in result.stderr
+    sent = len(fake_dropbox.requests_to("files/upload_session/append_v2")) + len(
+        fake_dropbox.requests_to("files/upload_session/start")
+    )
+    assert sent <= 1 + int(parallel) + 1 < chunks, (sent, chunks)  # not the whole file
+    assert fake_dropbox.file_paths() == []
+    sessions = Context.create().db.sessions.for_connection(conn.id)
+    assert sessions.load(f"{FOLDER}/{NAME}") is None  # a later run does not resume it
+
+
+def test_damage_found_early_stops_the_copy_to_a_folder_there(tmp_path: Path) -> None:
+    path = text_archive(tmp_path / "backups")
+    full = path.stat().st_size / (8 * MIB)  # seconds the whole copy takes at 8M
+    dest = tmp_path / "usb"
+    started = time.monotonic()
+    result = run("upload", str(path), "--to", f"local:{dest}", "--mkdir", "--bwlimit", "8M")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == ExitCode.VERIFY, result.output
+    assert elapsed < full / 2, f"{elapsed:.1f} s of {full:.1f} s: the whole file was copied"
+    assert list((dest / "Fermentrack Backups").iterdir()) == []

@@ -12,6 +12,8 @@ itself in the worker, beside the upload (from the page cache the upload just fil
 and ignores what is fed.
 
 `finish` waits for the report; `abort` ends the worker without one (the upload failed).
+`early` is the report as soon as the check has one, before the upload has fed every
+byte: a damaged archive found mid-way stops the upload there, not at its end.
 """
 
 from __future__ import annotations
@@ -92,7 +94,9 @@ class FedCheck:
             if self._fed:
                 reader = FedReader(self._pieces)
                 stream = cast(BinaryIO, reader)  # duck-typed: read() is all it uses
-                self._report = verify_stream(stream, str(self.path), size=size, hashing=False)
+                self._report = verify_stream(
+                    stream, str(self.path), size=size, hashing=False, stop_on_damage=True
+                )
                 while reader.read(1 << 20):  # a check that stopped early: take the rest
                     pass
             else:
@@ -103,6 +107,10 @@ class FedCheck:
             self._error = exc
         finally:
             self._done.set()
+
+    def early(self) -> ArchiveReport | None:
+        """The report, if the check has reached one already (None: still reading)."""
+        return self._report
 
     def feed(self, data: bytes | memoryview) -> None:
         """The next bytes of the archive, in file order. A view of immutable bytes (the

@@ -11,12 +11,9 @@
 * the Dropbox-style content hash and the byte size of the whole file are computed
   from the same bytes, so a caller can compare them with a stored copy for free.
 
-Layouts (`ArchiveReport.layout`): `fermentrack2` (members `fermentrack_data.json` and
-`ferment_log_index.csv`), `fermentrack-2.0.0` (a dump object with `file_version`, as
-Fermentrack's backup model writes), `legacy-1.0.0` (a Django `dumpdata` list, or an
-object without `file_version`: what Fermentrack's restore calls version 1.0.0), and
-`unknown`. An unknown layout is not damage: the report is ok, with a warning
-(`apply_strict` makes it an error). A dump that is not valid JSON is damage.
+Layouts (`ArchiveReport.layout`, told apart in `layouts`): `fermentrack2`,
+`fermentrack-2.0.0`, `legacy-1.0.0`, `unknown`. An unknown layout is not damage (ok, with
+a warning; `apply_strict` makes it an error); a dump that is not valid JSON is.
 
 Hostile archives are refused before they cost memory or time (error code
 `exceeds_limits`): an xz dictionary larger than xz -9 uses, content declared (zip) or
@@ -24,9 +21,8 @@ decompressed (tar) beyond `archive_io.expansion_limit`, a tar header over 1 MiB,
 directory too large to hold (`zipcheck`). Zip members whose byte ranges overlap (the
 "overlapping files" zip bomb) are corrupt.
 
-Problems with the archive's content never raise: they are reported in the returned
-`ArchiveReport` (`ok`, `problems`, `error_code`, `warnings`). Only I/O errors of the
-underlying stream propagate (a network error mid-download is not a corrupt archive), and
+Content problems never raise: they are in the returned `ArchiveReport`. Only I/O errors
+of the stream propagate (a network error mid-download is not a corrupt archive), and
 `verify_file` raises for a path that cannot be opened.
 
 Tar archives are read with tarfile's stream mode ("r|"), layered on `XzReader` /
@@ -94,13 +90,8 @@ _MAGIC: Final = {
 def archive_format(name: str) -> str | None:
     """The archive format of a file name: "tar.xz", "tar.gz" (also .tgz), "zip" or None."""
     lower = name.lower()
-    if lower.endswith(".tar.xz"):
-        return "tar.xz"
-    if lower.endswith((".tar.gz", ".tgz")):
-        return "tar.gz"
-    if lower.endswith(".zip"):
-        return "zip"
-    return None
+    suffixes = ((".tar.xz", "tar.xz"), (".tar.gz", "tar.gz"), (".tgz", "tar.gz"), (".zip", "zip"))
+    return next((fmt for suffix, fmt in suffixes if lower.endswith(suffix)), None)
 
 
 def needs_seek(fmt: str | None) -> bool:
@@ -218,14 +209,21 @@ def _describe(exc: BaseException) -> str:
 
 
 def verify_stream(
-    stream: BinaryIO, name: str, *, size: int | None = None, hashing: bool = True
+    stream: BinaryIO,
+    name: str,
+    *,
+    size: int | None = None,
+    hashing: bool = True,
+    stop_on_damage: bool = False,
 ) -> ArchiveReport:
     """Verify the archive read from `stream` (named `name`, which decides the format).
 
     The stream is read to its end once; `size`, when given, is the expected byte count
     (a mismatch is reported as corrupt). Content problems are reported, never raised;
     errors raised by `stream` itself propagate unchanged. Without `hashing` the report's
-    content hash is "" (an upload engine hashes the same bytes itself).
+    content hash is "" (an upload engine hashes the same bytes itself). With
+    `stop_on_damage` a damaged tar returns its report at once, the rest unread (its
+    size taken as `size`): an upload feeding the check stops there.
     """
     fmt = archive_format(name)
     f = Findings()
@@ -248,8 +246,11 @@ def verify_stream(
                 f.add(EXCEEDS, f"not unpacked: {exc}")
             except Exception as exc:  # hostile input can raise almost anything
                 f.add(CORRUPT, f"corrupt archive: {_describe(exc)} (after {f.members} members)")
-            reader.drain()
-            total, digest = reader.size, reader.hasher.hexdigest()
+            if stop_on_damage and f.problems and size is not None:
+                total, digest = size, ""  # the rest is not read: the verdict is in
+            else:
+                reader.drain()
+                total, digest = reader.size, reader.hasher.hexdigest()
     except UnderlyingIOError as exc:
         raise exc.original from None
 

@@ -170,4 +170,7 @@ def bwlimit(value: Any) -> str:
     """A rate (`512k`, `2M`, `off`) or a timetable (`"08:00,1M 23:00,off"`), as rclone."""
     from .. import bandwidth  # pure; deferred: config imports stay minimal
 
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        # TOML's bwlimit = 512 (or = nan): a rate needs its unit, so it is text
+        raise ValueError('a rate is text with its unit: quote it, e.g. bwlimit = "512k"')
     return bandwidth.normalize(plain_text(value))

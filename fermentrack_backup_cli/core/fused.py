@@ -4,6 +4,8 @@ The target reads the archive once; every byte it reads goes to the check too
 (`archive.fed`: a worker thread unpacks and checks what it is fed). Before the target
 commits, `finish` raises the same error a separate check would have (exit 5), so a
 damaged archive is never stored; a sound one's layout warnings are kept for the report.
+`feed` raises that error as soon as the check has found the damage, so the upload
+stops there instead of sending the rest of a file it will not commit.
 """
 
 from __future__ import annotations
@@ -23,9 +25,13 @@ class ArchiveCheck:
         self.strict = strict
         self.warnings: tuple[str, ...] = ()
         self._fed = FedCheck(path, size)
+        self._judged = False  # the early report was looked at (and was sound)
 
     def feed(self, data: bytes | memoryview) -> None:
         self._fed.feed(data)
+        if not self._judged and (report := self._fed.early()) is not None:
+            self._judged = True
+            refuse_damaged(self.path, report)
 
     def finish(self) -> None:
         report = self._fed.finish()

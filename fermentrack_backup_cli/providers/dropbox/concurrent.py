@@ -15,6 +15,7 @@ from ...models import RemoteFile
 from ...units import human_size
 from .chunks import BlockReader, span_end
 from .job import CONCURRENT, MAX_OFFSET_CORRECTIONS, Job
+from .transport import cut_every_connection
 from .tuning import MAX_PARALLEL, Measure, choose, estimate
 
 
@@ -65,6 +66,7 @@ def run_concurrent(
         # Ctrl-C/SIGTERM: workers stop retrying at once instead of finishing their backoff
         # (systemd gives a unit 90 s to stop); the process is ending anyway.
         job.api.retry.stop.set()
+        cut_every_connection()  # a worker blocked on a stalled server would hold the exit
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()

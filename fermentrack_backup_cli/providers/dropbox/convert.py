@@ -174,6 +174,15 @@ def convert(exc: Exception, what: str) -> errors.BackupError:
         status = exc.response.status_code
         if status < 500 and status != 429:
             return token_error(status, _json_or_empty(exc.response), None)
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        # the server took the request and went silent: a stall, not a dropped connection
+        waited = _READ_TIMEOUT.search(str(exc))
+        within = f"no answer in {float(waited.group(1)):g} s" if waited else "no answer in time"
+        return errors.Transient(
+            f"Dropbox stopped answering while {what} ({within}: the connection stalled)",
+            "check the network connection",
+            code="network",
+        )
     # any other transport failure (a reset, even mid-TLS as SSLEOFError) is worth retrying
     if isinstance(exc, requests.exceptions.RequestException | ConnectionError | TimeoutError):
         if (why := _never_connected(exc)) is not None:  # not "lost": there was none
@@ -188,6 +197,9 @@ def convert(exc: Exception, what: str) -> errors.BackupError:
             code="network",
         )
     raise exc
+
+
+_READ_TIMEOUT = re.compile(r"read timeout=(\d+(?:\.\d)?)")
 
 
 def _chain(exc: BaseException) -> Iterator[BaseException]:

@@ -39,6 +39,7 @@ from ..base import Stored
 from .chunks import BlockReader, span_end
 from .concurrent import run_concurrent
 from .job import CONCURRENT, SEQUENTIAL, Job, corrected
+from .transport import cut_every_connection
 
 MIB = 1024 * 1024
 SESSION_LIFETIME_S = 7 * 24 * 3600 - 3600  # Dropbox keeps sessions 7 days; keep a margin
@@ -195,6 +196,7 @@ def _sequential(
     except BaseException as exc:
         if not isinstance(exc, errors.BackupError):  # Ctrl-C: stop the worker's backoff
             job.api.retry.stop.set()
+            cut_every_connection()  # and its wait on a stalled server
         pool.shutdown(wait=isinstance(exc, errors.BackupError), cancel_futures=True)
         raise
     finally:

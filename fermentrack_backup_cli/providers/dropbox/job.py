@@ -146,7 +146,20 @@ class Job:
         return local_hash
 
     def sink(self) -> Callable[[memoryview], None] | None:
-        return self.check.feed if self.check is not None else None
+        """The check's feed; damage it finds mid-way abandons the session as `finish`
+        would (not resumed by a later run)."""
+        check = self.check
+        if check is None:
+            return None
+
+        def feed(data: memoryview) -> None:
+            try:
+                check.feed(data)
+            except errors.BackupError:
+                self.store.drop(self.remote_path)
+                raise
+
+        return feed
 
 
 def corrected(exc: errors.IncorrectOffset, job: Job, corrections: int) -> int:

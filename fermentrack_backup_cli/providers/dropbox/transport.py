@@ -55,6 +55,7 @@ class _Sockets:
         self._lock = threading.Lock()
         self._conns: weakref.WeakSet[HTTPSConnection] = weakref.WeakSet()
         self._cut = False
+        _LIVE.add(self)
 
     def add(self, conn: HTTPSConnection) -> None:
         with self._lock:
@@ -69,6 +70,17 @@ class _Sockets:
             conns = list(self._conns)
         for conn in conns:
             _shut(conn)
+
+
+_LIVE: weakref.WeakSet[_Sockets] = weakref.WeakSet()
+
+
+def cut_every_connection() -> None:
+    """Shut down every session's sockets, for good: on Ctrl-C or SIGTERM the upload
+    threads blocked reading a stalled server end now, not at their read timeout (the
+    interpreter waits for them before it exits)."""
+    for sockets in list(_LIVE):
+        sockets.cut()
 
 
 def _shut(conn: HTTPSConnection) -> None:

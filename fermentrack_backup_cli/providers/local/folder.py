@@ -5,10 +5,12 @@ linked on (device id and mount point, recorded by `link local`)."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 from ... import errors
-from ...fsutil import blame
+from ...fsutil import blame, os_error
+from ...units import human_size
 
 
 def mount_point(folder: Path) -> str:
@@ -79,3 +81,27 @@ def _check_folder(folder: Path, linked: tuple[int, str] | None) -> Path:
             "fix its permissions or remount the drive read-write",
         )
     return folder.absolute()
+
+
+def need_space(folder: Path, name: str, need: int, written: int | None = None) -> None:
+    """Raise InsufficientSpace (exit 8) unless `folder` has `need` bytes free. With
+    `written`, the disk filled up during the copy (another writer): say so, and how far
+    the copy got, in human units as the pre-check does."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError as exc:
+        if written is None:
+            raise os_error(exc, "read", folder) from None
+        free = 0  # the copy's own error (no space) is the one to report
+    if written is None and free >= need:
+        return
+    during = (
+        ""
+        if written is None
+        else f" (the disk filled up during the copy, at {human_size(written)})"
+    )
+    raise errors.InsufficientSpace(
+        f"not enough space in {folder} for {name}: need {human_size(need)}, "
+        f"{human_size(free)} free{during}",
+        "free some space (or run prune) or choose another target folder",
+    )

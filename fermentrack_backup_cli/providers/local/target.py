@@ -30,7 +30,6 @@ from ...contenthash import BLOCK_SIZE, ContentHasher, hash_file
 from ...fsutil import TEMP_NAME, blame, create_temp, fsync_dir, os_error, same_file
 from ...models import RemoteFile
 from ...retry import Deadline
-from ...units import human_size
 from ..base import (
     Capabilities,
     Check,
@@ -41,7 +40,7 @@ from ..base import (
     Stored,
     no_progress,
 )
-from .folder import check_folder
+from .folder import check_folder, need_space
 
 COPY_BUFFER = BLOCK_SIZE  # 4 MiB: one hash block, constant memory
 
@@ -254,14 +253,7 @@ class LocalTarget:
         check_folder(self.root)
         with blame("create", self.folder):
             self.folder.mkdir(parents=True, exist_ok=True)
-        with blame("read", self.folder):
-            free = shutil.disk_usage(self.folder).free
-        if free < source.size:
-            raise errors.InsufficientSpace(
-                f"not enough space in {self.folder}: need {human_size(source.size)}, "
-                f"{human_size(free)} free",
-                "free some space (or run prune) or choose another target folder",
-            )
+        need_space(self.folder, source.name, source.size)
 
     def upload(
         self,
@@ -285,9 +277,12 @@ class LocalTarget:
                     check.finish()  # a damaged archive: the temp file is removed below
                 with blame("write", final):
                     self._commit(tmp, final, overwrite)
-            except BaseException:
+            except BaseException as exc:
+                written = tmp.stat().st_size if tmp.is_file() else 0
                 with contextlib.suppress(OSError):
                     tmp.unlink()
+                if isinstance(exc, errors.InsufficientSpace):  # ENOSPC writing: with sizes
+                    need_space(self.folder, source.name, source.size, written)
                 raise
         with blame("read back", final):
             stored_size, stored_hash = hash_file(final)
