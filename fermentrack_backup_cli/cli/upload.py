@@ -124,7 +124,7 @@ def upload(
         "--chunk-size",
         metavar="MIB",
         parser=config_option("upload.chunk_size_mib", "--chunk-size 8"),
-        help="Upload chunk size (multiple of 4, 4-148, or auto: the default).",
+        help="Chunk size in MiB (4-148, rounded down to a multiple of 4; auto: the default).",
     ),
     max_duration: str | None = max_duration_option(),
     bwlimit: str | None = bwlimit_option(),
