@@ -11,6 +11,7 @@ archive.
 
 from __future__ import annotations
 
+import collections
 import errno
 import gzip
 import lzma
@@ -23,7 +24,9 @@ from ..contenthash import ContentHasher
 
 CHUNK_SIZE: Final = 1024 * 1024
 GAP_FILL_MAX: Final = 1024 * 1024  # zip: re-read skipped gaps up to this size for the hash
-TAIL_KEEP: Final = 64 * 1024  # tar: decompressed bytes kept to inspect the end-of-archive
+# tar: decompressed bytes kept (as references to the pieces read, not copies) to inspect
+# the end-of-archive: more than tarfile's stream mode buffers (2 x its bufsize)
+TAIL_KEEP: Final = 256 * 1024
 XZ_INPUT: Final = 64 * 1024  # compressed bytes fed to the xz decoder at a time
 # The xz decoder's memory is its dictionary: 64 MiB for `xz -9` (the most any preset uses),
 # which needs 64.06 MiB. More would take a verify on a 512 MB Pi past 100 MB of RSS.
@@ -286,7 +289,8 @@ class TailReader:
         self._inner = inner
         self._compressed = compressed
         self.total = 0
-        self.tail = bytearray()
+        self._recent: collections.deque[bytes] = collections.deque()
+        self._kept = 0  # bytes in _recent
         self.budget: int | None = None
 
     def _take(self, n: int) -> bytes:
@@ -305,10 +309,16 @@ class TailReader:
 
     def read(self, n: int = -1) -> bytes:
         data = self._take(n)
-        self.tail += data
-        if len(self.tail) > TAIL_KEEP:
-            del self.tail[: len(self.tail) - TAIL_KEEP]
+        self._recent.append(data)
+        self._kept += len(data)
+        while self._kept - len(self._recent[0]) >= TAIL_KEEP:
+            self._kept -= len(self._recent.popleft())
         return data
+
+    @property
+    def tail(self) -> bytes:
+        """The last TAIL_KEEP bytes (or fewer) read so far."""
+        return b"".join(self._recent)[-TAIL_KEEP:]
 
     def rest_is_zero(self, end_offset: int) -> bool | None:
         """Read the stream to its end (so the compression's checks run) and say whether
@@ -319,8 +329,9 @@ class TailReader:
         self.budget = None
         seen = self.total - end_offset
         # tarfile buffers far less than TAIL_KEEP; if it ever did, skip what we cannot see
-        visible = min(max(seen, 0), len(self.tail))
-        nonzero = any(self.tail[len(self.tail) - visible :]) if visible else False
+        tail = self.tail
+        visible = min(max(seen, 0), len(tail))
+        nonzero = any(tail[len(tail) - visible :]) if visible else False
         while chunk := self._take(CHUNK_SIZE):
             seen += len(chunk)
             nonzero = nonzero or any(chunk)
