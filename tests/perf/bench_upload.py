@@ -1,9 +1,10 @@
 """Issue 11 upload benchmark: wall, client CPU and peak RSS through the fake Dropbox.
 
-A script, not a test. The README table comes from (on an idle machine; ~16 min of cases
-here plus ~7 min generating the archives the first time, see "Runtime"):
+A script, not a test. The README table comes from (on an idle machine; ~10 min of cases
+here on 2026-12-02 plus ~1 min generating the archives the first time, see "Runtime"):
 
-    uv run python tests/perf/bench_upload.py --preset readme --cache-dir ~/.cache/fb-bench
+    uv run python tests/perf/bench_upload.py --preset readme --stored-xz \
+        --cache-dir ~/.cache/fb-bench
 
 Other runs (--sizes, --kinds, --latencies and --clients make one block of the matrix,
 from the issue's whole matrix or, with --preset, from the preset's first block; --tty and
