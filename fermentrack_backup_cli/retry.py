@@ -238,6 +238,8 @@ class RetryPolicy:
             return f"rate limited by {self.service}"
         if cause == "server":
             return f"server error at {self.service}"
+        if exc.code == "stalled":  # connected, then no answer within the read timeout
+            return f"no answer from {self.service}"
         return f"connection to {self.service} failed"
 
     def report(self, wait: Wait) -> None:

@@ -109,6 +109,7 @@ def test_a_server_that_stops_answering_is_named_a_stall_not_a_lost_connection(
         )
     error = convert(info.value, "uploading a.tar.xz at 4194304")
     assert isinstance(error, errors.Transient)  # retried, as any network failure
+    assert error.code == "stalled"
     assert error.message == (
         "Dropbox stopped answering while uploading a.tar.xz at 4194304 "
         "(no answer in 0.5 s: the connection stalled)"

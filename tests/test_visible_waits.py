@@ -386,3 +386,19 @@ def test_on_a_terminal_the_lock_wait_names_its_holder_counts_down_and_goes(
     assert f"{waiting}, for up to 19 s" in output  # counting down
     assert not any(waiting in line for line in screen), screen  # gone once the lock was free
     assert f"  -> /Fermentrack Backups/{path.name}" in screen, screen
+
+
+def test_each_retry_cause_has_its_own_wait_line() -> None:
+    from fermentrack_backup_cli.retry import RetryPolicy
+
+    policy = RetryPolicy(service="Dropbox")
+    reasons = {
+        code: policy.reason(errors.Transient("x", "y", code=code))
+        for code in ("too_many_requests", "server_error", "stalled", "network")
+    }
+    assert reasons == {
+        "too_many_requests": "rate limited by Dropbox",
+        "server_error": "server error at Dropbox",
+        "stalled": "no answer from Dropbox",  # not "connection failed": it connected
+        "network": "connection to Dropbox failed",
+    }

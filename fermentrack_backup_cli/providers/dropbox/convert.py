@@ -181,7 +181,7 @@ def convert(exc: Exception, what: str) -> errors.BackupError:
         return errors.Transient(
             f"Dropbox stopped answering while {what} ({within}: the connection stalled)",
             "check the network connection",
-            code="network",
+            code="stalled",
         )
     # any other transport failure (a reset, even mid-TLS as SSLEOFError) is worth retrying
     if isinstance(exc, requests.exceptions.RequestException | ConnectionError | TimeoutError):
