@@ -123,3 +123,17 @@ def test_config_round_trips_through_tomli_w_and_tomllib(
     save_file(path, values)
     assert load_file(path, KEYS) == values
     assert set(values) <= set(KEYS.names())
+
+
+@pytest.mark.parametrize(("value", "shown"), [("-1", "-1"), ("-5.5", "'-5.5'")])
+def test_config_set_refuses_a_negative_value_with_its_range(value: str, shown: str) -> None:
+    """Click read `-1` as an unknown option ("No such option: -1"): it is a value."""
+    from tests.cli_helpers import run
+
+    result = run("config", "set", "upload.memory_mib", value)
+    assert result.exit_code == errors.ExitCode.USAGE
+    assert result.stderr.splitlines()[0] == (
+        f"error: invalid value for upload.memory_mib: expected a whole number from 4 to 4096, "
+        f"not {shown}"
+    )
+    assert result.stderr.splitlines()[1].startswith("hint: ")

@@ -17,7 +17,9 @@ def register(app: typer.Typer) -> None:
     group = typer_app(help="Show and change settings (config.toml).", no_args_is_help=True)
     group.command("path")(path)
     group.command("show")(show)
-    group.command("set")(set_)
+    # ignore_unknown_options: a negative VALUE (`config set upload.memory_mib -1`) is a
+    # value to refuse with its range, not "No such option: -1"
+    group.command("set", context_settings={"ignore_unknown_options": True})(set_)
     group.command("unset")(unset)
     app.add_typer(group, name="config")
 

@@ -118,7 +118,7 @@ CORE_KEYS: tuple[Key, ...] = (
         "upload.memory_mib",
         v.int_range(4, 4096),
         24,
-        "memory budget in MiB for chunks in flight (chunk size x requests at once)",
+        "memory budget in MiB for the chunks in flight and the one read ahead",
     ),
     Key("upload.max_attempts", v.int_range(1, 100), 6, "attempts per request"),
     Key("upload.max_duration", v.duration, "6h", "give up a whole upload run after this"),
