@@ -44,10 +44,16 @@ def test_an_upload_killed_mid_way_resumes_in_the_next_run(
     args = ("upload", str(path), "--to", "dropbox", "--no-check", "--chunk-size", "4", "--json")
     proc = start_cli(*args, env=dropbox_env)
     try:
-        # an append answered means the session start before it was acknowledged and recorded
+        # two appends answered: the first is recorded by then (answers are 0.25 s apart; the
+        # client records an acknowledged prefix once it has read the answer, not when the
+        # fake sends it, so one answer alone races the kill)
         wait_for(
-            lambda: any(
-                r.status == 200 for r in fake_dropbox.requests_to("files/upload_session/append_v2")
+            lambda: (
+                sum(
+                    r.status == 200
+                    for r in fake_dropbox.requests_to("files/upload_session/append_v2")
+                )
+                >= 2
             )
         )
         proc.send_signal(signal.SIGKILL)
