@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 
 from ... import errors
@@ -15,7 +15,6 @@ from ...models import RemoteFile
 from ...units import human_size
 from .chunks import BlockReader, span_end
 from .job import CONCURRENT, MAX_OFFSET_CORRECTIONS, Job
-from .transport import cut_every_connection
 from .tuning import MAX_PARALLEL, Measure, choose, estimate
 
 
@@ -39,8 +38,7 @@ def run_concurrent(
         probes = 2 if two and job.chunk_size > BLOCK_SIZE else 1
     limit = 1 if probes else job.parallel
     workers = MAX_PARALLEL if job.auto_memory is not None else max(1, job.parallel)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="upload")
-    try:
+    with job.workers(workers) as pool:
         for start, end in _spans(size, job, offset, probes == 2):
             job.check_unchanged(fd)
             # read ahead: this chunk is read and hashed while the others are in flight
@@ -59,17 +57,6 @@ def run_concurrent(
             window.in_flight[future] = (start, end)
         while window.in_flight:
             window.reap(FIRST_COMPLETED)
-    except errors.BackupError:
-        pool.shutdown(cancel_futures=True)  # a chunk failed: let the others end their tries
-        raise
-    except BaseException:
-        # Ctrl-C/SIGTERM: workers stop retrying at once instead of finishing their backoff
-        # (systemd gives a unit 90 s to stop); the process is ending anyway.
-        job.api.retry.stop.set()
-        cut_every_connection()  # a worker blocked on a stalled server would hold the exit
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
     local_hash = job.before_commit(fd, reader)
     try:
         return job.commit(

@@ -39,7 +39,6 @@ from ..base import Stored
 from .chunks import BlockReader, span_end
 from .concurrent import run_concurrent
 from .job import CONCURRENT, SEQUENTIAL, Job, corrected
-from .transport import cut_every_connection
 
 MIB = 1024 * 1024
 SESSION_LIFETIME_S = 7 * 24 * 3600 - 3600  # Dropbox keeps sessions 7 days; keep a margin
@@ -190,17 +189,8 @@ def _sequential(
     job.advance_to(offset)
     # one append in flight (a worker sends it) while the next chunk is read and hashed:
     # two chunk buffers at most
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="upload")
-    try:
+    with job.workers(1) as pool:
         return _sequential_appends(job, fd, reader, sid, offset, pool)
-    except BaseException as exc:
-        if not isinstance(exc, errors.BackupError):  # Ctrl-C: stop the worker's backoff
-            job.api.retry.stop.set()
-            cut_every_connection()  # and its wait on a stalled server
-        pool.shutdown(wait=isinstance(exc, errors.BackupError), cancel_futures=True)
-        raise
-    finally:
-        pool.shutdown()
 
 
 def _sequential_appends(
@@ -208,8 +198,7 @@ def _sequential_appends(
 ) -> RemoteFile:
     api, size = job.api, job.source.size
     corrections = 0
-    sending: Future[None] | None = None  # the append of [acked, offset), in flight
-    acked = offset
+    sending: Future[None] | None = None  # the append that ends at `offset`, in flight
     while True:
         job.check_unchanged(fd)
         end = span_end(offset, size, job.chunk_size)
@@ -221,11 +210,10 @@ def _sequential_appends(
             except errors.IncorrectOffset as exc:
                 corrections += 1
                 sending, offset = None, corrected(exc, job, corrections)
-                acked = offset
                 continue  # the chunk read ahead starts at the wrong offset: read again
-            sending, acked = None, offset
-            job.record(sid, SEQUENTIAL, acked, reader)
-            job.advance_to(acked)
+            sending = None
+            job.record(sid, SEQUENTIAL, offset, reader)
+            job.advance_to(offset)
         if end == size:
             try:
                 local_hash = job.before_commit(fd, reader)
@@ -243,7 +231,7 @@ def _sequential_appends(
                 )
             except errors.IncorrectOffset as exc:
                 corrections += 1
-                offset = acked = corrected(exc, job, corrections)
+                offset = corrected(exc, job, corrections)
                 continue
         sending = pool.submit(
             job.send,

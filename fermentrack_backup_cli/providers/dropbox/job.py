@@ -8,7 +8,9 @@ where acknowledged prefixes are recorded so a later run can continue the session
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
@@ -17,6 +19,7 @@ from ...models import RemoteFile, ResumeRecord
 from ...retry import RetryPolicy
 from ..base import Check, NoResume, Progress, ResumeStore, SourceFile
 from .chunks import BlockReader
+from .transport import cut_every_connection
 
 T = TypeVar("T")
 SEQUENTIAL = "sequential"
@@ -144,6 +147,27 @@ class Job:
                 self.store.drop(self.remote_path)
                 raise
         return local_hash
+
+    @contextmanager
+    def workers(self, count: int) -> Iterator[ThreadPoolExecutor]:
+        """The threads that send this job's chunks, for the `with` block.
+
+        A chunk that failed (a BackupError) lets the others end their tries. Ctrl-C or
+        SIGTERM stops them at once: no more backoff, and a worker blocked on a stalled
+        server is cut off (systemd gives a unit 90 s to stop; the interpreter would wait
+        for the workers' read timeout)."""
+        pool = ThreadPoolExecutor(max_workers=count, thread_name_prefix="upload")
+        try:
+            yield pool
+        except errors.BackupError:
+            pool.shutdown(cancel_futures=True)
+            raise
+        except BaseException:
+            self.api.retry.stop.set()
+            cut_every_connection()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown()
 
     def sink(self) -> Callable[[memoryview], None] | None:
         """The check's feed; damage it finds mid-way abandons the session as `finish`
