@@ -25,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
-from .columns import Column, elide, fit
+from .columns import Column, cells, elide, fit
 from .errors import BackupError
 from .output_progress import ByteBars, _progress, byte_progress
 from .retry import Wait
@@ -205,13 +205,11 @@ class Output:
         for it, the path goes on its own indented line, written whole (the terminal may
         fold a long one at its edge, but it is never broken at a space in the path)."""
         whole = f"{head} -> {path} {tail}"
-        if not self.stdout_tty or len(safe_text(whole)) <= self.out.width:
+        if not self.stdout_tty or cells(safe_text(whole)) <= self.out.width:
             self.line(whole)
             return
         self.line(f"{head} {tail}")
-        shown = f"  -> {safe_text(path)}"
-        self.transcript.append(shown)
-        self._write("stdout", shown + "\n")
+        self.line(f"  -> {path}")
 
     def table(
         self,

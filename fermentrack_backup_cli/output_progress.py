@@ -3,7 +3,6 @@ decides when; this module draws them with Rich, imported only when a bar is show
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -94,8 +93,8 @@ def byte_progress(out: Output) -> Iterator[ByteBars | None]:
     """Progress bars on a terminal only; cron, --quiet, --json and TERM=dumb get None
     (Rich cannot redraw a dumb terminal: it printed each bar once, at 100%, and a blank
     line after it, between the summary lines)."""
-    dumb = os.environ.get("TERM") == "dumb"
-    if not out.stderr_tty or dumb or out.quiet or out.json or not out.alive("stderr"):
+    shown = out.stderr_tty and not (out.quiet or out.json) and out.alive("stderr")
+    if not shown or out.err.is_dumb_terminal:  # (out.err: Rich, only once on a terminal)
         yield None
         return
     from rich.progress import BarColumn, TaskProgressColumn, TimeRemainingColumn
